@@ -1,0 +1,70 @@
+"""The recognizer seam: one small interface, several real backends.
+
+A backend is fed 16-bit mono PCM in blocks of 0.1-0.2 s and decides for
+itself where an utterance ends (Vosk from its model's endpoint rules,
+PocketSphinx from its voice-activity endpointer). Per turn the shell calls
+``start`` with the node's phrases as a closed grammar, or ``None`` for
+free-form dictation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognized word with its confidence (0..1) and timing in seconds
+    from the start of the turn."""
+
+    text: str
+    confidence: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """A final result for one utterance.
+
+    ``text`` is empty when speech was heard but rejected as outside the
+    grammar (or unintelligible); the shell then reports it to the engine as
+    unclear, never as a guess. ``speech_end`` is the time (seconds from the
+    start of the turn) at which the speech itself ended, so latency can be
+    split into end-of-speech detection and processing.
+    """
+
+    text: str
+    confidence: float
+    words: tuple[Word, ...] = field(default_factory=tuple)
+    speech_end: float | None = None
+
+
+class Recognizer(Protocol):
+    """What every backend provides."""
+
+    name: str
+    sample_rate: int
+
+    def start(self, phrases: Sequence[str] | None) -> None:
+        """Begin a new turn. ``phrases``: closed grammar; ``None``: free-form."""
+
+    def feed(self, pcm: bytes) -> Result | None:
+        """Feed one block of int16 mono PCM at ``sample_rate``.
+
+        Returns a Result when an utterance has ended, else None.
+        """
+
+    def partial(self) -> str:
+        """The current partial transcript (may be empty)."""
+
+    def flush(self) -> Result | None:
+        """End the turn now (e.g. the timeout ran out) and return any final result."""
+
+    def known_words(self) -> set[str] | None:
+        """The model's vocabulary, or None when it cannot be listed."""
+
+
+class RecognizerError(Exception):
+    """A backend could not be created or failed; the message is one clear line."""
