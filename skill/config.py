@@ -1,0 +1,400 @@
+"""Settings that persist: a small YAML file, always overridden by the CLI.
+
+The file lives in the platform's config folder (``~/.config/aftercare/
+config.yaml`` on Linux), is written by ``python run.py setup`` or by hand, and
+holds only preferences (names, safe word, setting, voice, devices, ...), never
+anything said in a session. A hand-edited file will sometimes be wrong; a
+wrong value must never stop a check-in, so each problem is reported as one
+line (``config.yaml:LINE: message (using default X)``) and the default is used.
+
+Integration: ``add_arguments(parser)`` adds ``--config``, ``--notes-dir``,
+``--no-notes`` and ``--debug-transcripts``; ``apply(args)`` fills every
+setting the command line did not give (``None``) from the file, then from the
+defaults, and validates what the command line did give (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from skill import atomic, paths
+
+SETTINGS = ("bath", "sofa", "bedside", "car")
+BACKENDS = ("vosk", "pocketsphinx")
+RATE_RANGE = (80, 300)
+MAX_BYTES = 64 * 1024
+MAX_NAMES = 8
+RESERVED_SAFE_WORDS = {"yes", "no", "okay", "ok", "continue", "help", "repeat", "pause"}
+_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?$")
+_WORD_RE = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
+
+
+class Invalid(ValueError):
+    """A value that cannot be used; the message completes 'KEY ...'."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One line to show: where, what, and what is used instead."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+# --------------------------------------------------------------------------
+# Checks: raw YAML/CLI value -> clean value, or Invalid
+# --------------------------------------------------------------------------
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise Invalid(f"must be {what}, not {_show(value)}")
+    return str(value).strip()
+
+
+def check_names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = [part for part in value.split(",")]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise Invalid(f"must be a list of first names, like [Sam, Alex], not {_show(value)}")
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str):
+            raise Invalid(f"must be a list of first names, but {_show(item)} is not a name")
+        name = " ".join(item.split())
+        if not name:
+            if isinstance(value, str) and value.strip() == "":
+                continue
+            raise Invalid("has an empty name in it")
+        if len(name) > 30 or not _NAME_RE.match(name):
+            raise Invalid(f"has {name[:40]!r}, which does not look like a name (letters, spaces, - and ' only)")
+        if name.lower() in (n.lower() for n in names):
+            raise Invalid(f"has {name!r} twice")
+        names.append(name)
+    if len(names) > MAX_NAMES:
+        raise Invalid(f"has {len(names)} names; at most {MAX_NAMES} people can take part")
+    return names
+
+
+def check_safe_word(value: Any) -> str:
+    if isinstance(value, bool):
+        raise Invalid("must be a word; put it in quotes if it looks like yes or no")
+    word = " ".join(_text(value, "a word or two").lower().split())
+    if not word:
+        raise Invalid("is empty")
+    if len(word) > 30 or len(word.split()) > 3 or not all(_WORD_RE.match(w) for w in word.split()):
+        raise Invalid(f"must be one to three plain words, not {word[:40]!r}")
+    if word in RESERVED_SAFE_WORDS:
+        raise Invalid(f"cannot be {word!r}: that is an everyday answer")
+    return word
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        choice = _text(value, "one of " + ", ".join(options)).lower()
+        if choice in options:
+            return choice
+        close = difflib.get_close_matches(choice, options, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise Invalid(f"must be one of {', '.join(options)}, not {choice[:40]!r}{hint}")
+    return check
+
+
+def check_rate(value: Any) -> int:
+    low, high = RATE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise Invalid(f"must be a whole number of words per minute from {low} to {high}, not {_show(value)}")
+    if not low <= value <= high:
+        raise Invalid(f"must be from {low} to {high} words per minute, not {_show(value)}")
+    return int(value)
+
+
+def check_volume(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise Invalid(f"must be a number from 0.0 (silent) to 1.0 (full), not {_show(value)}")
+    if not 0.0 <= value <= 1.0:
+        raise Invalid(f"must be from 0.0 to 1.0, not {_show(value)}")
+    return float(value)
+
+
+def check_device(value: Any) -> int | str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise Invalid(f"must be a device number (0 or more) or part of its name, not {value}")
+        return value
+    text = _text(value, "a device number or part of its name")
+    if not text:
+        raise Invalid("is empty; leave it out to use the system's default device")
+    return int(text) if text.isdigit() else text
+
+
+def _optional_text(what: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        text = _text(value, what)
+        if not text:
+            raise Invalid(f"is empty; leave it out to use the default")
+        if len(text) > 1000 or "\x00" in text:
+            raise Invalid(f"must be {what}")
+        return text
+    return check
+
+
+def check_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("on", "off", "true", "false", "yes", "no"):
+        return value.strip().lower() in ("on", "true", "yes")
+    raise Invalid(f"must be true or false, not {_show(value)}")
+
+
+def check_version(value: Any) -> int:
+    if value != 1 or isinstance(value, bool):
+        raise Invalid(f"must be 1, not {_show(value)}")
+    return 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: its YAML key, argparse dest, default and check."""
+
+    key: str
+    dest: str
+    default: Any
+    check: Callable[[Any], Any]
+    nullable: bool = False
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("version", "config_version", 1, check_version),
+    Field("names", "names", [], check_names, nullable=True),
+    Field("safe_word", "safe_word", "red", check_safe_word),
+    Field("setting", "setting", "sofa", _choice(SETTINGS)),
+    Field("voice", "voice", None, _optional_text("a voice name"), nullable=True),
+    Field("rate", "rate", 150, check_rate),
+    Field("volume", "volume", 0.8, check_volume),
+    Field("input_device", "input_device", None, check_device, nullable=True),
+    Field("output_device", "output_device", None, check_device, nullable=True),
+    Field("backend", "backend", "vosk", _choice(BACKENDS)),
+    Field("model", "model", None, _optional_text("a folder path"), nullable=True),
+    Field("notes", "notes_enabled", True, check_bool),
+    Field("notes_dir", "notes_dir", None, _optional_text("a folder path"), nullable=True),
+)
+BY_KEY = {f.key: f for f in FIELDS}
+#: The CLI flag of each setting, for messages about command-line values.
+FLAGS = {
+    "names": "--names", "safe_word": "--safe-word", "setting": "--setting", "voice": "--voice",
+    "rate": "--rate", "volume": "--volume", "input_device": "--input-device",
+    "output_device": "--output-device", "backend": "--backend", "model": "--model",
+    "notes": "--no-notes", "notes_dir": "--notes-dir",
+}
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting at its default."""
+    return {f.key: (list(f.default) if isinstance(f.default, list) else f.default) for f in FIELDS}
+
+
+def describe(key: str, value: Any) -> str:
+    """A value as a person would read it, for '(using default X)' and setup."""
+    if key == "notes":
+        return "on" if value else "off"
+    if value is None:
+        return {"voice": "the calm default voice", "model": "the installed model",
+                "notes_dir": "the platform data folder"}.get(key, "system device")
+    if isinstance(value, list):
+        return ", ".join(value) if value else "no names (solo)"
+    return str(value)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a key: value block"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --------------------------------------------------------------------------
+# Reading a config file (pure: text in, values and problems out)
+# --------------------------------------------------------------------------
+
+
+def parse(data: bytes, path: str = "config.yaml") -> tuple[dict[str, Any], list[Problem]]:
+    """Settings found in ``data`` (only the valid ones) and one Problem per fault."""
+    problems: list[Problem] = []
+    whole = "(using defaults for the whole file)"
+    if len(data) > MAX_BYTES:
+        return {}, [Problem(path, None, f"file is larger than {MAX_BYTES // 1024} KB; is it the right file? {whole}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return {}, [Problem(path, line, f"not UTF-8 text; save the file as UTF-8 {whole}")]
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return {}, []
+        if not isinstance(root, yaml.MappingNode):
+            kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+            return {}, [Problem(path, root.start_mark.line + 1,
+                                f"expected 'key: value' lines like 'setting: sofa', found {kind} {whole}")]
+        pairs = [(k, v, loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
+                 for k, v in root.value]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(error, "problem", None) or str(error).splitlines()[0]
+        return {}, [Problem(path, line, f"YAML syntax error: {what} {whole}")]
+    except (RecursionError, TypeError, ValueError) as error:
+        return {}, [Problem(path, None, f"could not read the settings ({type(error).__name__}) {whole}")]
+    finally:
+        loader.dispose()
+
+    values: dict[str, Any] = {}
+    seen: set[str] = set()
+    for key_node, value_node, key, value in pairs:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            problems.append(Problem(path, line, f"{_show(key)} is not a setting name (ignored)"))
+            continue
+        field_ = BY_KEY.get(key) or BY_KEY.get(key.strip().lower().replace("-", "_").replace(" ", "_"))
+        if field_ is None:
+            close = difflib.get_close_matches(key.lower(), list(BY_KEY), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known settings: {', '.join(BY_KEY)}"
+            problems.append(Problem(path, line, f"unknown setting '{key[:40]}'{hint} (ignored)"))
+            continue
+        if field_.key in seen:
+            problems.append(Problem(path, line, f"{field_.key} is set twice; keeping the first one (ignored)"))
+            continue
+        seen.add(field_.key)
+        fallback = f"(using default {describe(field_.key, field_.default)})"
+        if value is None and not field_.nullable:
+            problems.append(Problem(path, value_node.start_mark.line + 1, f"{field_.key} is empty {fallback}"))
+            continue
+        try:
+            values[field_.key] = field_.check(value)
+        except Invalid as error:
+            problems.append(Problem(path, value_node.start_mark.line + 1, f"{field_.key} {error} {fallback}"))
+    values.pop("version", None)
+    return values, problems
+
+
+def load(path: Path) -> tuple[dict[str, Any], list[Problem]]:
+    """Settings from the file at ``path`` (missing file: none, no problem)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}, []
+    except IsADirectoryError:
+        return {}, [Problem(str(path), None, "is a folder, not a settings file (using defaults for every setting)")]
+    except OSError as error:
+        return {}, [Problem(str(path), None, f"could not be read: {error.strerror} (using defaults for every setting)")]
+    return parse(data, str(path))
+
+
+# --------------------------------------------------------------------------
+# Writing (setup) and the command line
+# --------------------------------------------------------------------------
+
+
+def render(values: dict[str, Any]) -> str:
+    """A readable config.yaml with a short comment header."""
+    lines = [
+        "# Aftercare settings. Edit by hand, or run: python run.py setup",
+        "# Any command-line flag overrides what is written here.",
+        "# Only preferences are kept here, never anything said in a session.",
+        "version: 1",
+    ]
+    for field_ in FIELDS[1:]:
+        value = values.get(field_.key, field_.default)
+        if value is None:
+            continue
+        dumped = yaml.safe_dump({field_.key: value}, default_flow_style=True, allow_unicode=True, width=1000)
+        lines.append(dumped.strip()[1:-1].strip())
+    return "\n".join(lines) + "\n"
+
+
+def save(values: dict[str, Any], path: Path | None = None) -> Path:
+    """Write the config atomically (folder 0700, file 0600). Raises OSError."""
+    path = Path(path) if path else paths.config_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic.write_text(path, render(values))
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags this module owns (defaults are None: 'not given')."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="settings file (default: config.yaml in the platform's config folder)")
+    parser.add_argument("--notes-dir", metavar="DIR", default=None,
+                        help="folder for the notes you ask to keep (default: the platform's data folder)")
+    parser.add_argument("--no-notes", dest="notes_enabled", action="store_const", const=False, default=None,
+                        help="never offer to keep a note")
+    parser.add_argument("--debug-transcripts", action="store_true", default=False,
+                        help="developer aid: print what was heard to this terminal only (never to a file)")
+
+
+def _fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Fill unset CLI values from the config file, then the defaults.
+
+    The command line always wins. Problems in the file are reported through
+    ``warn`` (default: one line each on stderr) and never stop the program;
+    an impossible command-line value, or a ``--config`` file that does not
+    exist, is one line on stderr and exit code 2. Returns the settings in use.
+    """
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    given = getattr(args, "config", None)
+    path = Path(given).expanduser() if given else paths.config_file()
+    if given and not path.exists():
+        _fail(f"--config: {given}: no such file (run 'python run.py setup' to create one)")
+    file_values, problems = load(path)
+    for problem in problems:
+        warn(str(problem))
+    effective: dict[str, Any] = {}
+    for field_ in FIELDS[1:]:
+        cli_value = getattr(args, field_.dest, None)
+        if cli_value is not None:
+            try:
+                value = field_.check(cli_value)
+            except Invalid as error:
+                flag = FLAGS.get(field_.key, "--" + field_.key.replace("_", "-"))
+                _fail(f"{flag}: {field_.key.replace('_', ' ')} {error}")
+        elif field_.key in file_values:
+            value = file_values[field_.key]
+        else:
+            value = list(field_.default) if isinstance(field_.default, list) else field_.default
+        setattr(args, field_.dest, value)
+        effective[field_.key] = value
+    if not hasattr(args, "debug_transcripts"):
+        args.debug_transcripts = False
+    return effective

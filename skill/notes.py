@@ -1,0 +1,370 @@
+"""Private notes: kept only when asked, kept safely, easy to delete.
+
+What people say in aftercare is among the most private things they say aloud,
+so this store keeps as little as possible: one small Markdown file per
+session, holding only the notes the person said yes to (a date and flow
+header, never the conversation). The folder is 0700 and files are 0600; every
+change rewrites the session file atomically (``skill.atomic``), so a crash at
+any instant leaves the old file or the new one, never a torn one. No file is
+created for a session in which nothing was kept.
+
+Shells use a tiny API::
+
+    store = NotesStore(folder)
+    store.last_session_notes()          # for the reflection flow
+    store.begin_session("aftercare")
+    note_id = store.add("more blankets next time")
+    store.delete_last()                 # "forget that"
+
+Every OS problem surfaces as one :class:`NotesError` with a one-line message,
+so the shell can send ``NoteFailed`` and carry on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from skill import atomic, paths
+
+TITLE = "# Aftercare notes"
+NOTES_HEADING = "## Notes"
+SUFFIX = ".md"
+MAX_NOTE_CHARS = 4000
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_FLOW_RE = re.compile(r"[^a-z0-9_]+")
+
+
+class NotesError(Exception):
+    """Any failure to read or write notes, as one line fit to show a person."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session's notes file, as listed by ``notes list``."""
+
+    session_id: str
+    date: str
+    flow: str
+    notes: tuple[str, ...]
+    path: Path
+
+
+# --------------------------------------------------------------------------
+# Pure part: render and parse one session file
+# --------------------------------------------------------------------------
+
+
+def clean_note(text: str) -> str:
+    """One line of plain text: dictation has no line breaks worth keeping."""
+    return " ".join(str(text).split())[:MAX_NOTE_CHARS]
+
+
+def render(date: str, flow: str, notes: list[str]) -> str:
+    """The whole Markdown file for a session."""
+    lines = [TITLE, "", f"- Date: {date}", f"- Flow: {flow}", "", NOTES_HEADING, ""]
+    lines += [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def parse(text: str) -> tuple[str, str, list[str]]:
+    """(date, flow, notes) from a session file; tolerant of hand edits."""
+    date = flow = ""
+    notes: list[str] = []
+    in_notes = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("## "):
+            in_notes = stripped == NOTES_HEADING
+            continue
+        if not stripped.startswith("- "):
+            continue
+        item = stripped[2:].strip()
+        if in_notes:
+            if item:
+                notes.append(item)
+        elif item.startswith("Date:"):
+            date = item[5:].strip()
+        elif item.startswith("Flow:"):
+            flow = item[5:].strip()
+    return date, flow, notes
+
+
+def _one_line(error: OSError, doing: str, where: Path) -> NotesError:
+    reason = error.strerror or str(error)
+    return NotesError(f"could not {doing} in {where}: {reason}")
+
+
+# --------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class NotesSession:
+    """The notes of one running session; the file appears with the first note."""
+
+    store: "NotesStore"
+    session_id: str
+    flow: str
+    date: str
+    notes: list[str] = field(default_factory=list)
+    written: bool = False
+
+    @property
+    def path(self) -> Path:
+        return self.store.root / f"{self.session_id}{SUFFIX}"
+
+    def add(self, text: str) -> str:
+        """Keep ``text``; returns an id like ``20261126-221500-aftercare#2``."""
+        note = clean_note(text)
+        if not note:
+            raise NotesError("there was nothing to keep in that note")
+        self.notes.append(note)
+        try:
+            self._write()
+        except NotesError:
+            self.notes.pop()
+            raise
+        return f"{self.session_id}#{len(self.notes)}"
+
+    def delete_last(self) -> bool:
+        """Forget the most recent note of this session. False if there was none."""
+        if not self.notes:
+            return False
+        removed = self.notes.pop()
+        try:
+            self._write()
+        except NotesError:
+            self.notes.append(removed)
+            raise
+        return True
+
+    def _write(self) -> None:
+        root = self.store.root
+        try:
+            self.store.ensure_folder()
+            if not self.written:
+                self.session_id = self.store.free_id(self.session_id)
+            if self.notes:
+                atomic.write_text(self.path, render(self.date, self.flow, self.notes))
+                self.written = True
+            elif self.written:
+                atomic.remove(self.path)
+                self.written = False
+        except OSError as error:
+            raise _one_line(error, "keep the note", root) from None
+
+
+class NotesStore:
+    """The notes folder: one ``.md`` file per session that kept a note."""
+
+    def __init__(self, root: Path | str | None = None, now: Callable[[], datetime] = datetime.now):
+        self.root = Path(root).expanduser() if root else paths.notes_dir()
+        self._now = now
+        self.current: NotesSession | None = None
+
+    # ---- folder -----------------------------------------------------------
+
+    def ensure_folder(self) -> None:
+        """Create the folder private (0700), or tighten it if it is not."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(self.root.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(self.root, 0o700)
+        self._clean_leftovers()
+
+    def _clean_leftovers(self) -> None:
+        """Remove temporary files a crash may have left (never a real note)."""
+        try:
+            for entry in os.scandir(self.root):
+                if atomic.is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+
+    def free_id(self, wanted: str) -> str:
+        """``wanted``, or ``wanted-2``, ... if a file of that name exists."""
+        candidate, n = wanted, 1
+        while (self.root / f"{candidate}{SUFFIX}").exists():
+            n += 1
+            candidate = f"{wanted}-{n}"
+        return candidate
+
+    # ---- one session ------------------------------------------------------
+
+    def begin_session(self, flow: str) -> NotesSession:
+        """Start a session's notes. Touches no file until a note is kept."""
+        moment = self._now()
+        slug = _FLOW_RE.sub("-", (flow or "check-in").lower()).strip("-") or "check-in"
+        session_id = f"{moment:%Y%m%d-%H%M%S}-{slug}"
+        self.current = NotesSession(self, session_id, flow or "check-in", f"{moment:%Y-%m-%d %H:%M}")
+        return self.current
+
+    def add(self, text: str) -> str:
+        """Keep a note in the current session (begun on demand)."""
+        if self.current is None:
+            self.begin_session("check-in")
+        assert self.current is not None
+        return self.current.add(text)
+
+    def delete_last(self) -> bool:
+        """Forget the note kept most recently in the current session."""
+        return self.current.delete_last() if self.current else False
+
+    # ---- all sessions -----------------------------------------------------
+
+    def list(self) -> list[SessionInfo]:
+        """Every session with a notes file, oldest first."""
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise _one_line(error, "read the notes", self.root) from None
+        found = []
+        for name in names:
+            if not name.endswith(SUFFIX) or name.startswith("."):
+                continue
+            path = self.root / name
+            try:
+                date, flow, notes = parse(path.read_text(encoding="utf-8", errors="replace"))
+            except IsADirectoryError:
+                continue
+            except OSError as error:
+                raise _one_line(error, "read the notes", self.root) from None
+            found.append(SessionInfo(name[: -len(SUFFIX)], date, flow, tuple(notes), path))
+        return found
+
+    def last_session_notes(self) -> list[str]:
+        """Notes of the most recent earlier session that kept any (for reflection)."""
+        current = self.current.session_id if self.current and self.current.written else None
+        for info in reversed(self.list()):
+            if info.session_id != current and info.notes:
+                return list(info.notes)
+        return []
+
+    def _path_for(self, session_id: str) -> Path:
+        session_id = session_id.strip()
+        if session_id.endswith(SUFFIX):
+            session_id = session_id[: -len(SUFFIX)]
+        path = self.root / f"{session_id}{SUFFIX}"
+        if not _ID_RE.match(session_id) or not path.is_file():
+            raise NotesError(f"no notes with id {session_id!r}; 'notes list' shows the ids")
+        return path
+
+    def show(self, session_id: str) -> str:
+        """The full text of one session's notes file."""
+        path = self._path_for(session_id)
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise _one_line(error, "read the notes", self.root) from None
+
+    def delete(self, session_id: str) -> None:
+        """Delete one session's notes file."""
+        path = self._path_for(session_id)
+        try:
+            atomic.remove(path)
+        except OSError as error:
+            raise _one_line(error, "delete the notes", self.root) from None
+        if self.current and self.current.path == path:
+            self.current.notes.clear()
+            self.current.written = False
+
+    def delete_all(self) -> int:
+        """Delete every notes file (and crash leftovers). Returns how many."""
+        count = 0
+        for info in self.list():
+            try:
+                atomic.remove(info.path)
+            except OSError as error:
+                raise _one_line(error, "delete the notes", self.root) from None
+            count += 1
+        if self.root.is_dir():
+            self._clean_leftovers()
+        if self.current:
+            self.current.notes.clear()
+            self.current.written = False
+        return count
+
+
+# --------------------------------------------------------------------------
+# CLI: python run.py notes list | show ID | delete ID | delete --all
+# --------------------------------------------------------------------------
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    """Add the ``notes`` command to the main parser's subparsers."""
+    parser = subparsers.add_parser(
+        "notes",
+        help="list, show or delete the notes you asked to keep",
+        description="Notes are kept only when you say yes to keeping one. "
+        "Each session with notes is one Markdown file in the notes folder.",
+    )
+    where = dict(dest="notes_dir", default=argparse.SUPPRESS, metavar="DIR",
+                 help="notes folder (default: the platform's user data folder)")
+    parser.add_argument("--notes-dir", **where)
+    sub = parser.add_subparsers(dest="notes_command", metavar="{list,show,delete}")
+    sub.required = True
+    sub.add_parser("list", help="list the sessions that kept notes").add_argument("--notes-dir", **where)
+    show = sub.add_parser("show", help="print one session's notes")
+    show.add_argument("id", help="a session id from 'notes list'")
+    show.add_argument("--notes-dir", **where)
+    delete = sub.add_parser("delete", help="delete one session's notes, or all of them")
+    delete.add_argument("id", nargs="?", help="a session id from 'notes list'")
+    delete.add_argument("--all", action="store_true", help="delete every note")
+    delete.add_argument("--notes-dir", **where)
+    parser.set_defaults(func=run_cli)
+    return parser
+
+
+def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
+    """Carry out a ``notes`` command; returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    store = NotesStore(getattr(args, "notes_dir", None) or None)
+    command = args.notes_command
+    try:
+        if command == "list":
+            sessions = store.list()
+            if not sessions:
+                print(f"No notes are kept. (Notes folder: {store.root})", file=out)
+                return 0
+            for info in sessions:
+                count = len(info.notes)
+                print(f"{info.session_id}  {info.date or '-':16}  {info.flow or '-':10}  "
+                      f"{count} note{'s' if count != 1 else ''}", file=out)
+            return 0
+        if command == "show":
+            out.write(store.show(args.id))
+            return 0
+        if command == "delete":
+            if args.all and args.id:
+                print("notes delete: give an id or --all, not both", file=err)
+                return 2
+            if args.all:
+                count = store.delete_all()
+                print(f"Deleted all notes ({count} session{'s' if count != 1 else ''}).", file=out)
+                return 0
+            if not args.id:
+                print("notes delete: give an id from 'notes list', or --all", file=err)
+                return 2
+            store.delete(args.id)
+            print(f"Deleted the notes of {args.id.strip()}.", file=out)
+            return 0
+    except NotesError as error:
+        print(f"notes: {error}", file=err)
+        return 1
+    print(f"notes: unknown command {command!r}", file=err)
+    return 2
