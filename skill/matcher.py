@@ -1,0 +1,612 @@
+"""Decide what an utterance meant at one node: a global command, an intent, or "not sure".
+
+Why this is more than a fuzzy score: "I'm not okay" is a character or two away
+from "I'm okay", so a similarity score alone would happily say *okay*. The
+matcher therefore works in three layers, in this order:
+
+1. **Safety commands**: the safe word anywhere, and "stop" (or "that's
+   enough", "we're done", ...) anywhere unless it is itself negated ("I can't
+   stop crying"). Honoured even at low recognizer confidence and even when
+   the node does not allow other commands.
+2. **Other commands** (pause, repeat, back, ...) only when the utterance *is*
+   the command, give or take politeness ("could you repeat that please") and
+   one extra word. So "I want to go back to bed" is an answer, not "back".
+   A node's own phrase said exactly wins over a non-safety command (so
+   "we're ready" at a readiness question is the answer *ready*).
+3. **Intents**, scored with rapidfuzz, but only against phrases whose
+   *polarity* agrees with the utterance: an utterance with a negator
+   (not, no, never, ...) can only match phrases that are negated too, and a
+   hedged one (not sure, maybe, I guess, ...) only hedged phrases. Affirmative
+   intents (yes, okay, ready, keep) are never the answer to a negated or
+   hedged utterance; when the words under the negation name an affirmative
+   intent ("I wouldn't say I'm okay"), the answer becomes its counterpart
+   (not_okay), and under a hedge it becomes ``unsure``; when the node has no
+   such intent, the answer is ``unclear`` and the engine asks again.
+
+Everything here is pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rapidfuzz import fuzz
+from rapidfuzz.utils import default_process
+
+from .normalize import normalize
+
+__all__ = [
+    "Match",
+    "Matcher",
+    "VocabularyError",
+    "Vocabulary",
+    "CommandSpec",
+    "load_commands",
+    "load_vocabulary",
+    "analyze",
+    "DEFAULT_AFFIRMATIVE",
+    "SAFETY_COMMANDS",
+    "COMMAND_NAMES",
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_MARGIN",
+    "DEFAULT_CONFIDENCE_FLOOR",
+]
+
+log = logging.getLogger(__name__)
+
+# Tuned on tests/data/utterances.yaml; see README "Understanding answers".
+DEFAULT_THRESHOLD = 80.0
+DEFAULT_MARGIN = 8.0
+DEFAULT_CONFIDENCE_FLOOR = 0.5
+_COMMAND_THRESHOLD = 90.0
+# A reading through the negation/hedge ranks below a phrase said directly.
+_CORE_PENALTY = DEFAULT_MARGIN + 1.0
+
+COMMAND_NAMES = (
+    "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
+    "slower", "faster", "quieter", "louder", "forget",
+)
+SAFETY_COMMANDS = frozenset({"stop", "safe_word"})
+
+# Affirmative intent -> its negative counterpart (None: no counterpart).
+DEFAULT_AFFIRMATIVE: Mapping[str, str | None] = {
+    "yes": "no",
+    "okay": "not_okay",
+    "ready": "not_ready",
+    "keep": "no",
+}
+_UNSURE = "unsure"
+
+# --------------------------------------------------------------------------
+# Polarity analysis
+# --------------------------------------------------------------------------
+
+NEGATORS = frozenset(
+    "not no never nothing none nobody nope nah hardly barely neither nor nowhere".split()
+)
+# Multi-word negations that contain no negator word.
+_NEGATION_PHRASES = (
+    ("far", "from"),
+    ("anything", "but"),
+    ("less", "than"),
+)
+HEDGES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(h.split())
+    for h in (
+        "not sure", "unsure", "maybe", "perhaps", "i guess", "i suppose", "kind of",
+        "sort of", "not really", "i do not know", "do not know", "not certain",
+        "uncertain", "i do not think so", "do not think so", "probably",
+        "i think so", "possibly", "might be", "could be", "hard to say",
+        "not quite", "so so", "more or less", "i am not certain", "no idea",
+        "who knows", "i wonder", "somewhat", "ish", "i hope so", "hopefully",
+    )
+)
+# Idioms whose "no"/"not" does not negate the answer ("sure, why not").
+_IDIOMS = {
+    ("why", "not"): "why_not",
+    ("no", "problem"): "no_problem",
+    ("no", "worries"): "no_worries",
+    ("not", "a", "problem"): "no_problem",
+    ("no", "doubt"): "no_doubt",
+}
+# Words that carry no meaning for telling answers apart; dropped from the
+# comparison key (both sides), never from the polarity analysis.
+_STOPWORDS = frozenset(
+    "i me my we us our you your am is are was were be been being feel feeling "
+    "feels felt it its this the a an very pretty quite just thanks thank "
+    "both and but of so actually honestly totally why_not no_problem no_worries no_doubt".split()
+)
+# Politeness around a command that does not change it.
+_POLITE_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(p.split())
+    for p in sorted(
+        (
+            "please", "can we", "could we", "can you", "could you", "would you",
+            "will you", "let us", "i want to", "we want to", "i would like to",
+            "we would like to", "i would like you to", "i need you to", "just",
+            "okay", "oh", "sorry", "now", "then", "so", "hey", "all right",
+            "right", "yeah", "and", "actually",
+        ),
+        key=lambda p: -len(p),
+    )
+)
+_POLITE_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(p.split())
+    for p in sorted(
+        ("please", "now", "thanks", "thank you", "for me", "for us", "again", "then",
+         "okay", "a bit", "a little", "a little bit", "right now", "for now", "here"),
+        key=lambda p: -len(p),
+    )
+)
+
+
+def _find(seq: Sequence[str], sub: Sequence[str], start: int = 0) -> int:
+    """Index of the first contiguous occurrence of ``sub`` in ``seq``, or -1."""
+    n = len(sub)
+    if n == 0:
+        return -1
+    first = sub[0]
+    for i in range(start, len(seq) - n + 1):
+        if seq[i] == first and tuple(seq[i : i + n]) == tuple(sub):
+            return i
+    return -1
+
+
+def _join_idioms(words: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for idiom, token in _IDIOMS.items():
+            if tuple(words[i : i + len(idiom)]) == idiom:
+                out.append(token)
+                i += len(idiom)
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What matching needs to know about one text.
+
+    ``key`` is the comparison string (content words); ``core_key`` is the same
+    with negators and hedges removed ("what is being negated").
+    """
+
+    words: tuple[str, ...]
+    negated: bool
+    hedged: bool
+    key: str
+    core_key: str
+
+    @property
+    def polarity(self) -> tuple[bool, bool]:
+        return (self.negated, self.hedged)
+
+
+def _key(words: Sequence[str]) -> str:
+    content = [w for w in words if w not in _STOPWORDS]
+    return " ".join(content or words)
+
+
+def analyze(text: str) -> Analysis:
+    """Normalize ``text`` and find its negation/hedging (see module docstring)."""
+    words = _join_idioms(normalize(text).split())
+    hedge_mask = [False] * len(words)
+    for hedge in HEDGES:
+        pos = _find(words, hedge)
+        while pos >= 0:
+            for j in range(pos, pos + len(hedge)):
+                hedge_mask[j] = True
+            pos = _find(words, hedge, pos + 1)
+    neg_mask = [w in NEGATORS for w in words]
+    for phrase in _NEGATION_PHRASES:
+        pos = _find(words, phrase)
+        while pos >= 0:
+            for j in range(pos, pos + len(phrase)):
+                neg_mask[j] = True
+            pos = _find(words, phrase, pos + 1)
+    hedged = any(hedge_mask)
+    negated = any(neg_mask)
+    core = [w for w, h, n in zip(words, hedge_mask, neg_mask) if not (h or n)]
+    return Analysis(
+        words=tuple(words),
+        negated=negated,
+        hedged=hedged,
+        key=_key(words),
+        core_key=_key(core) if core else "",
+    )
+
+
+_analyze_cached = functools.lru_cache(maxsize=16384)(analyze)
+
+
+def _score(utterance_key: str, phrase_key: str) -> float:
+    """Similarity 0..100 of two keys: close spelling, same words, or the phrase inside.
+
+    ``token_set_ratio`` gives 100 whenever the phrase's words are a subset of
+    the utterance's; it is damped by how much of the utterance the phrase
+    covers, so "okay, what's the weather" does not count as a clear *okay*.
+    """
+    if not utterance_key or not phrase_key:
+        return 0.0
+    if utterance_key == phrase_key:
+        return 100.0
+    ratio = fuzz.ratio(utterance_key, phrase_key, processor=default_process)
+    sort = fuzz.token_sort_ratio(utterance_key, phrase_key, processor=default_process)
+    tset = fuzz.token_set_ratio(utterance_key, phrase_key, processor=default_process)
+    lu, lp = len(utterance_key), len(phrase_key)
+    guard = 0.75 + 0.25 * min(1.0, lp / lu) if lp < lu else 0.9
+    return max(ratio, sort, tset * guard)
+
+
+# --------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    """The matcher's verdict for one utterance.
+
+    ``kind`` is "command" (``name`` = a command, incl. "safe_word"),
+    "intent" (``name`` = the intent), "unclear" or "ambiguous" (``name`` is
+    None; ``alternatives`` lists the close intents, best first).
+    """
+
+    kind: str
+    name: str | None
+    score: float
+    alternatives: tuple[str, ...] = ()
+
+
+_UNCLEAR = Match("unclear", None, 0.0)
+
+# --------------------------------------------------------------------------
+# Matcher
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    intent: str
+    analysis: Analysis
+
+
+def _strip_polite(words: Sequence[str]) -> tuple[str, ...]:
+    w = list(words)
+    changed = True
+    while changed and w:
+        changed = False
+        for p in _POLITE_PREFIXES:
+            if len(w) > len(p) and tuple(w[: len(p)]) == p:
+                w = w[len(p) :]
+                changed = True
+                break
+        for p in _POLITE_SUFFIXES:
+            if len(w) > len(p) and tuple(w[-len(p) :]) == p:
+                w = w[: -len(p)]
+                changed = True
+                break
+    return tuple(w)
+
+
+class Matcher:
+    """Match utterances against global commands and a node's intents.
+
+    ``commands`` maps command name -> phrases (see ``load_commands``); the
+    safe word is added at runtime. ``threshold`` is the lowest fuzzy score
+    (0..100) accepted for an intent, ``margin`` how far ahead of the runner-up
+    the best intent must be. ``affirmative`` maps each affirmative intent to
+    its negative counterpart (or None).
+    """
+
+    def __init__(
+        self,
+        commands: Mapping[str, Sequence[str]],
+        safe_word: str = "red",
+        threshold: float = DEFAULT_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+        *,
+        confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
+        affirmative: Mapping[str, str | None] | Collection[str] | None = None,
+        unsure_intent: str = _UNSURE,
+    ) -> None:
+        self.threshold = float(threshold)
+        self.margin = float(margin)
+        self.confidence_floor = float(confidence_floor)
+        self.safe_word = safe_word
+        self._safe_words = tuple(normalize(safe_word).split()) if safe_word else ()
+        if affirmative is None:
+            affirmative = DEFAULT_AFFIRMATIVE
+        if not isinstance(affirmative, Mapping):
+            affirmative = {a: DEFAULT_AFFIRMATIVE.get(a) for a in affirmative}
+        self.affirmative: dict[str, str | None] = dict(affirmative)
+        self.unsure_intent = unsure_intent
+        self._commands: list[tuple[str, tuple[str, ...], Analysis]] = []
+        self._stop_anywhere: list[tuple[str, ...]] = []
+        for name, phrases in commands.items():
+            for phrase in phrases:
+                a = _analyze_cached(str(phrase))
+                if not a.words:
+                    continue
+                self._commands.append((name, a.words, a))
+                if name == "stop" and (len(a.words) >= 2 or a.words[0] in ("stop", "quit")):
+                    self._stop_anywhere.append(a.words)
+        if not any(w == ("stop",) for w in self._stop_anywhere):
+            self._stop_anywhere.append(("stop",))
+        self._index_cache: dict[Any, tuple[tuple[str, ...], list[_Phrase], frozenset[str]]] = {}
+
+    # -- commands ---------------------------------------------------------
+
+    def _safety(self, words: Sequence[str]) -> Match | None:
+        if self._safe_words and _find(words, self._safe_words) >= 0:
+            return Match("command", "safe_word", 100.0)
+        for phrase in self._stop_anywhere:
+            pos = _find(words, phrase)
+            while pos >= 0:
+                before = words[max(0, pos - 3) : pos]
+                # "no, stop" is still stop; "can't stop", "don't want to stop" are not.
+                if not any(w in ("not", "never") for w in before):
+                    return Match("command", "stop", 100.0)
+                pos = _find(words, phrase, pos + 1)
+        return None
+
+    def _command(self, a: Analysis, allowed: Collection[str] | None) -> Match | None:
+        stripped = _strip_polite(a.words)
+        if not stripped:
+            return None
+        text = " ".join(stripped)
+        best: tuple[float, str] | None = None
+        for name, pwords, pa in self._commands:
+            if allowed is not None and name not in allowed and name not in SAFETY_COMMANDS:
+                continue
+            if pa.negated != a.negated:
+                continue
+            if stripped == pwords:
+                score = 100.0
+            elif len(stripped) <= len(pwords) + 1 and _find(stripped, pwords) >= 0:
+                score = 95.0
+            else:
+                score = fuzz.ratio(text, " ".join(pwords))
+                if score < _COMMAND_THRESHOLD:
+                    continue
+            if best is None or score > best[0]:
+                best = (score, name)
+        if best is None:
+            return None
+        return Match("command", best[1], best[0])
+
+    # -- intents ------------------------------------------------------------
+
+    def _index(self, intents: Mapping[str, Sequence[str]]):
+        key = tuple((name, tuple(phrases)) for name, phrases in intents.items())
+        hit = self._index_cache.get(key)
+        if hit is not None:
+            return hit
+        phrases = [
+            _Phrase(name, _analyze_cached(str(p)))
+            for name, ps in intents.items()
+            for p in ps
+        ]
+        exact = frozenset(" ".join(ph.analysis.words) for ph in phrases)
+        if len(self._index_cache) > 256:
+            self._index_cache.clear()
+        value = (tuple(intents), phrases, exact)
+        self._index_cache[key] = value
+        return value
+
+    def _intent(self, a: Analysis, intents: Mapping[str, Sequence[str]]) -> Match:
+        names, phrases, _ = self._index(intents)
+        # best score per outcome; the outcome None means "an affirmative
+        # answer was negated/hedged and this node has no safe place for it".
+        best: dict[str | None, float] = {}
+
+        def offer(outcome: str | None, score: float) -> None:
+            if score > best.get(outcome, -1.0):
+                best[outcome] = score
+
+        qualified = a.negated or a.hedged
+        for ph in phrases:
+            pa = ph.analysis
+            affirmative = ph.intent in self.affirmative
+            if pa.polarity == a.polarity and not (qualified and affirmative):
+                offer(ph.intent, _score(a.key, pa.key))
+            if qualified and not (pa.negated or pa.hedged) and a.core_key:
+                # What is being negated/hedged: "I wouldn't say I'm okay" -> "okay".
+                core = _score(a.core_key, pa.key) - _CORE_PENALTY
+                if affirmative:
+                    if a.hedged:
+                        target = self.unsure_intent if self.unsure_intent in names else None
+                    else:
+                        counterpart = self.affirmative.get(ph.intent)
+                        target = counterpart if counterpart in names else None
+                    offer(target, core)
+                elif a.hedged and not a.negated:
+                    # "I guess I'm a bit upset" is still upset: no penalty,
+                    # so care wins over "unsure".
+                    offer(ph.intent, core + _CORE_PENALTY)
+        if not best:
+            return _UNCLEAR
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])
+        top_name, top_score = ranked[0]
+        if top_score < self.threshold:
+            return Match("unclear", None, round(top_score, 1))
+        if top_name is None:
+            return Match("unclear", None, round(top_score, 1))
+        close = [n for n, s in ranked[1:] if s >= top_score - self.margin]
+        if close:
+            if None in close:
+                return Match("unclear", None, round(top_score, 1))
+            return Match("ambiguous", None, round(top_score, 1), (top_name, *close))
+        return Match("intent", top_name, round(top_score, 1))
+
+    # -- entry point ---------------------------------------------------------
+
+    def match(
+        self,
+        text: str,
+        intents: Mapping[str, Sequence[str]],
+        confidence: float = 1.0,
+        allowed_commands: Collection[str] | None = None,
+    ) -> Match:
+        """Classify ``text`` heard at a node with these ``intents``.
+
+        ``allowed_commands`` (None = all) limits the non-safety commands;
+        stop and the safe word are always honoured, even below the
+        confidence floor.
+        """
+        a = _analyze_cached(text if isinstance(text, str) else str(text))
+        if not a.words:
+            return _UNCLEAR
+        safety = self._safety(a.words)
+        if safety is not None:
+            return safety
+        low_confidence = confidence < self.confidence_floor
+        command = self._command(a, allowed_commands)
+        if command is not None and command.name in SAFETY_COMMANDS:
+            return command
+        if low_confidence:
+            return _UNCLEAR
+        if command is not None:
+            _, _, exact = self._index(intents)
+            if " ".join(a.words) not in exact and " ".join(_strip_polite(a.words)) not in exact:
+                return command
+        return self._intent(a, intents)
+
+
+# --------------------------------------------------------------------------
+# Loading commands.yaml / vocabulary.yaml (or already-parsed dicts)
+# --------------------------------------------------------------------------
+
+
+class VocabularyError(ValueError):
+    """A commands/vocabulary file is malformed; the message is one line naming file and fix."""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """Everything about one command except its phrases."""
+
+    reply: tuple[str, ...] = ()
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Shared intents and which of them are affirmative (-> counterpart)."""
+
+    intents: dict[str, list[str]]
+    affirmative: dict[str, str | None]
+
+
+def _load(source: Any, what: str) -> tuple[Mapping[str, Any], str]:
+    if isinstance(source, Mapping):
+        return source, f"<{what}>"
+    path = Path(source)
+    try:
+        import yaml
+
+        with path.open(encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise VocabularyError(f"{path}: file not found; create it or fix the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VocabularyError(f"{path}: cannot read ({exc.__class__.__name__}); check the file") from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise VocabularyError(f"{where}: YAML syntax error; fix the indentation or quoting") from None
+    if not isinstance(doc, Mapping):
+        raise VocabularyError(f"{path}: expected a mapping with 'version: 1' at the top")
+    return doc, str(path)
+
+
+def _name(key: Any) -> str:
+    """YAML 1.1 reads bare yes/no/on/off as booleans; give the words back."""
+    if key is True:
+        return "yes"
+    if key is False:
+        return "no"
+    return str(key)
+
+
+def _phrase_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise VocabularyError(f"{where}: expected a non-empty list of phrases")
+    out = []
+    for p in value:
+        if isinstance(p, bool):
+            p = _name(p)
+        if not isinstance(p, (str, int, float)) or not normalize(str(p)):
+            raise VocabularyError(f"{where}: phrase {p!r} is empty or not text; quote it as a string")
+        out.append(str(p))
+    return out
+
+
+def load_commands(source: Any) -> tuple[dict[str, list[str]], dict[str, CommandSpec]]:
+    """Read commands.yaml (a path, or the parsed mapping).
+
+    Returns ``(phrases, specs)``: phrases per command name, and per command
+    its ``CommandSpec`` (reply variations, ``seconds`` for pause, default 300).
+    A mapping may be the whole document (with ``commands:``) or just the
+    ``commands`` mapping itself.
+    """
+    doc, where = _load(source, "commands")
+    commands = doc.get("commands", doc if "version" not in doc else None)
+    if "version" in doc and doc.get("version") != 1:
+        raise VocabularyError(f"{where}: unsupported version {doc.get('version')!r}; use 'version: 1'")
+    if not isinstance(commands, Mapping):
+        raise VocabularyError(f"{where}: missing 'commands:' mapping")
+    phrases: dict[str, list[str]] = {}
+    specs: dict[str, CommandSpec] = {}
+    for name, entry in commands.items():
+        if name not in COMMAND_NAMES or name == "safe_word":
+            known = ", ".join(n for n in COMMAND_NAMES if n != "safe_word")
+            raise VocabularyError(f"{where}: unknown command {name!r}; known: {known}")
+        if isinstance(entry, (list, tuple, str)):
+            entry = {"phrases": entry}
+        if not isinstance(entry, Mapping):
+            raise VocabularyError(f"{where}: command {name!r} must have 'phrases:'")
+        phrases[name] = _phrase_list(entry.get("phrases"), f"{where}: commands.{name}.phrases")
+        reply = entry.get("reply", ())
+        if isinstance(reply, str):
+            reply = (reply,)
+        seconds = entry.get("seconds", 300 if name == "pause" else None)
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+            raise VocabularyError(f"{where}: commands.{name}.seconds must be a positive number")
+        specs[name] = CommandSpec(reply=tuple(str(r) for r in reply), seconds=seconds)
+    return phrases, specs
+
+
+def load_vocabulary(source: Any) -> Vocabulary:
+    """Read vocabulary.yaml (a path, or the parsed mapping).
+
+    ``affirmative:`` may be a list of intent names (counterparts default to
+    yes->no, okay->not_okay, ready->not_ready, keep->no) or a mapping
+    ``intent: counterpart``.
+    """
+    doc, where = _load(source, "vocabulary")
+    if "version" in doc and doc.get("version") != 1:
+        raise VocabularyError(f"{where}: unsupported version {doc.get('version')!r}; use 'version: 1'")
+    intents_doc = doc.get("intents")
+    if not isinstance(intents_doc, Mapping):
+        raise VocabularyError(f"{where}: missing 'intents:' mapping")
+    intents = {_name(k): _phrase_list(v, f"{where}: intents.{_name(k)}") for k, v in intents_doc.items()}
+    raw = doc.get("affirmative", list(DEFAULT_AFFIRMATIVE))
+    if isinstance(raw, Mapping):
+        affirmative = {_name(k): (None if v is None else _name(v)) for k, v in raw.items()}
+    elif isinstance(raw, (list, tuple)):
+        affirmative = {_name(k): DEFAULT_AFFIRMATIVE.get(_name(k)) for k in raw}
+    else:
+        raise VocabularyError(f"{where}: 'affirmative' must be a list of intent names")
+    return Vocabulary(intents=intents, affirmative=affirmative)
