@@ -223,7 +223,7 @@ def describe(key: str, value: Any) -> str:
         return {"voice": "the calm default voice", "model": "the installed model",
                 "notes_dir": "the platform data folder"}.get(key, "system device")
     if isinstance(value, list):
-        return ", ".join(value) if value else "no names (solo)"
+        return ", ".join(value) if value else "none (solo)"
     return str(value)
 
 
@@ -254,8 +254,9 @@ def parse(data: bytes, path: str = "config.yaml") -> tuple[dict[str, Any], list[
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         return {}, [Problem(path, line, f"not UTF-8 text; save the file as UTF-8 {whole}")]
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
         if root is None:
             return {}, []
@@ -268,12 +269,16 @@ def parse(data: bytes, path: str = "config.yaml") -> tuple[dict[str, Any], list[
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
-        what = getattr(error, "problem", None) or str(error).splitlines()[0]
+        what = getattr(error, "problem", None) or getattr(error, "reason", None) or str(error).splitlines()[0]
+        if isinstance(error, yaml.reader.ReaderError):
+            line = text[: error.position].count("\n") + 1
+            what = f"character {error.character:#06x} is not allowed ({what})"
         return {}, [Problem(path, line, f"YAML syntax error: {what} {whole}")]
     except (RecursionError, TypeError, ValueError) as error:
         return {}, [Problem(path, None, f"could not read the settings ({type(error).__name__}) {whole}")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
     values: dict[str, Any] = {}
     seen: set[str] = set()
