@@ -1,0 +1,73 @@
+"""Synthetic speech for tests: espeak-ng text -> 16 kHz int16 mono PCM bytes.
+
+Shared by the recognizer, speech-loop and benchmark tests. The WAV files
+live only in a temporary directory for the few milliseconds sox needs them
+(never in the repo); results are cached in-process because espeak-ng is the
+slow part of most speech tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+SAMPLE_RATE = 16000
+
+VOICES = ("en-us", "en-gb", "en-us+f3", "en-us+m3")
+
+
+def tools_available() -> bool:
+    """True when espeak-ng and sox are both on PATH."""
+    return bool(shutil.which("espeak-ng") and shutil.which("sox"))
+
+
+@functools.lru_cache(maxsize=512)
+def synth(text: str, voice: str = "en-us", rate: int = 150,
+          pad: tuple[float, float] = (0.3, 0.6)) -> bytes:
+    """Speak ``text`` with espeak-ng and return int16 16 kHz mono PCM.
+
+    ``pad`` adds (leading, trailing) silence in seconds, as a microphone
+    would hear before and after an answer.
+    """
+    with tempfile.TemporaryDirectory(prefix="speech-fixture-") as tmp:
+        wav = Path(tmp) / "say.wav"
+        raw = Path(tmp) / "say.raw"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav), text],
+                       check=True, capture_output=True)
+        subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                        "-e", "signed-integer", "-t", "raw", str(raw),
+                        "pad", str(pad[0]), str(pad[1])],
+                       check=True, capture_output=True)
+        return raw.read_bytes()
+
+
+def silence(seconds: float) -> bytes:
+    """Digital silence of the given length."""
+    return b"\x00\x00" * int(round(seconds * SAMPLE_RATE))
+
+
+def blocks(pcm: bytes, seconds: float = 0.1) -> list[bytes]:
+    """Split PCM into blocks of ``seconds`` (what a microphone stream delivers)."""
+    step = int(round(seconds * SAMPLE_RATE)) * 2
+    return [pcm[i:i + step] for i in range(0, len(pcm), step)]
+
+
+def speech_span(pcm: bytes, pad: tuple[float, float] = (0.3, 0.6)) -> tuple[float, float]:
+    """(start, end) of the spoken part in seconds, from the known padding."""
+    total = len(pcm) / 2 / SAMPLE_RATE
+    return pad[0], total - pad[1]
+
+
+def recognize(recognizer, pcm: bytes, phrases=None, block: float = 0.1,
+              tail: float = 1.5):
+    """Run one turn: start, feed ``pcm`` then ``tail`` seconds of silence in
+    blocks, and return the first Result (or the flushed one)."""
+    recognizer.start(phrases)
+    for chunk in blocks(pcm + silence(tail), block):
+        result = recognizer.feed(chunk)
+        if result is not None:
+            return result
+    return recognizer.flush()
