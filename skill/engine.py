@@ -1,0 +1,761 @@
+"""The pure dialogue engine: events in, actions out (see :mod:`skill.protocol`).
+
+One Engine runs one session of one flow. It never reads a clock, a file or
+a device and takes all randomness from ``random.Random(seed)``, so a session
+is fully reproducible: the same seed and events give the same actions. The
+text mode, the speech loop and the tests are shells around it.
+
+Every state the engine can be in ends its action list with ``Listen``,
+``Wait`` or ``End`` (or ``SaveNote``, after which the shell answers with
+``NoteSaved``/``NoteFailed``), so a conversation can never strand anyone.
+
+Silence is patient: after the reprompts run out, ``then: wait`` stays
+quiet in a long ``Wait`` that any answer (or "continue") ends.
+
+Listen timeouts are scaled by the setting's pace (:data:`PACE`): in the bath
+people are slower to answer than on the sofa.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from skill import conditions
+from skill.dialog import Bundle, Escalation, Flow, Node, Transition, Variation
+from skill.protocol import (
+    Action,
+    Adjust,
+    DeleteNote,
+    End,
+    EnterNode,
+    Event,
+    Heard,
+    Listen,
+    NoteFailed,
+    NoteSaved,
+    SaveNote,
+    SessionContext,
+    Silence,
+    Timeout,
+    Wait,
+)
+from skill.protocol import Say as _Say
+from skill.render import Who, join_words, render
+
+log = logging.getLogger(__name__)
+
+#: Listen timeouts are multiplied by this per setting (others: 1.0).
+PACE = {"bath": 1.5, "bedside": 1.25}
+#: How long ``then: wait`` stays quiet before closing warmly (seconds).
+IDLE_WAIT_SECONDS = 300.0
+DEFAULT_PAUSE_SECONDS = 300.0
+MAX_HOPS = 64  # nodes entered without listening, before we call it a loop
+
+REDO_PHRASES = ("redo", "again", "do it again", "try again", "start again", "let me say it again",
+                "say it again", "start over", "let me try again", "change it")
+DICTATION_COMMANDS = frozenset({"stop", "safe_word", "pause", "skip", "back"})
+WAIT_COMMANDS = frozenset({"stop", "safe_word", "continue", "skip", "back", "help", "repeat",
+                           "slower", "faster", "quieter", "louder", "pause"})
+
+_DEFAULT_ESCALATION = Escalation(
+    reprompts=("Take your time.", "There's no hurry. Answer whenever you're ready.",
+               "If you like, you can say help to hear what you can say, or pause if you need a moment."),
+    then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
+)
+_DEFAULT_UNCLEAR = Escalation(
+    reprompts=("Sorry, I didn't quite catch that.", "Could you say it another way?",
+               "You can say help to hear what you can say."),
+    then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
+)
+
+# Replies used when commands.yaml has none (kept short and kind).
+DEFAULT_REPLIES: Mapping[str, tuple[str, ...]] = {
+    "stop": ("Okay, we'll stop here. Be gentle with yourselves.",),
+    "pause": ("Of course. I'll wait quietly. Say continue when you're ready.",),
+    "continue": ("Alright, let's carry on.",),
+    "back": ("Okay, let's go back a step.",),
+    "skip": ("That's fine, let's move on.",),
+    "slower": ("Of course, I'll slow down.",),
+    "faster": ("Okay, a little faster.",),
+    "quieter": ("Sure, I'll speak more softly.",),
+    "louder": ("Okay, I'll speak up a little.",),
+    "forget": ("Okay, I've forgotten that note.",),
+}
+ADJUST = {"slower": ("rate", -1), "faster": ("rate", +1), "quieter": ("volume", -1), "louder": ("volume", +1)}
+
+GOODBYE_NO_RESPONSE = "I'll leave it there for now. Take good care of yourselves, and come back whenever you like."
+GOODBYE_SOLO_NO_RESPONSE = "I'll leave it there for now. Take good care of yourself, and come back whenever you like."
+SAFE_WORD_GOODBYE = "Okay, stopping now. You're safe to stop. Take good care."
+NOTE_SAVED = "I've kept that."
+NOTE_FAILED = "I couldn't keep that note, but we can carry on."
+NOTE_DROPPED = "Okay, I won't keep it."
+NOTE_REDO = "Of course. Go ahead whenever you're ready."
+NOTE_READBACK = "I have: {text}. Shall I keep that?"
+NOTE_CONFIRM_AGAIN = "Shall I keep that note? You can say yes, no, or again to say it again."
+NO_NOTE_TO_FORGET = "There's no note from today to forget."
+NO_LAST_NOTES = "There aren't any notes from last time."
+AT_START = "We're right at the beginning."
+CLOSE_AFTER_RESUME = "Thank you for checking in. Take good care."
+
+
+@dataclass
+class _Visit:
+    """State of the current node visit."""
+
+    flow: str
+    node: str
+    person: int = 0
+    given: list[tuple[str | None, str]] = field(default_factory=list)
+    silences: int = 0
+    unclears: int = 0
+
+
+class EngineError(RuntimeError):
+    """The engine was used wrongly (e.g. an unknown flow)."""
+
+
+class Engine:
+    """Runs one session of one flow. ``start()`` once, then ``handle(event)``."""
+
+    def __init__(self, bundle: Bundle, flow_name: str, context: SessionContext, seed: int = 0,
+                 matcher: Any = None) -> None:
+        if flow_name not in bundle.flows:
+            raise EngineError(f"there is no flow called '{flow_name}' (known: {', '.join(sorted(bundle.flows))})")
+        self.bundle = bundle
+        self.main_flow = flow_name
+        self.ctx = context
+        self.rng = random.Random(seed)
+        self.names = tuple(n for n in context.names if n)
+        if matcher is None:
+            from skill.matcher import Matcher
+
+            commands = {name: list(c.phrases) for name, c in bundle.commands.items() if c.phrases}
+            kwargs: dict[str, Any] = {}
+            if bundle.affirmative is not None:
+                kwargs["affirmative"] = bundle.affirmative
+            matcher = Matcher(commands, safe_word=context.safe_word, **kwargs)
+        self.matcher = matcher
+        from skill.validate import normalizer
+
+        self._normalize = normalizer()
+        self.visit: _Visit | None = None
+        self.mode = "new"  # listen | wait | pause | idle | note | confirm | saving | ended
+        self.paused_from = "listen"
+        self.history: list[tuple[str, str]] = []
+        self.resume_stack: list[tuple[str, str]] = []
+        self.answers: dict[str, set[str]] = {}
+        self.last_choice: dict[Any, int] = {}
+        self.last_prompt: str = ""
+        self.note_text: str = ""
+        self.notes_saved = 0
+        self.end_reason: str | None = None
+        self._hops = 0
+
+    # ------------------------------------------------------------------
+    # Public
+    # ------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.mode == "ended"
+
+    @property
+    def node(self) -> str | None:
+        """The current node: its id in the main flow, ``FLOW.NODE`` elsewhere."""
+        return self._label(self.visit.flow, self.visit.node) if self.visit else None
+
+    @property
+    def solo(self) -> bool:
+        return len(self.names) <= 1
+
+    def start(self) -> list[Action]:
+        if self.mode != "new":
+            raise EngineError("start() was already called")
+        out: list[Action] = []
+        flow = self.bundle.flows[self.main_flow]
+        self._enter(self.main_flow, flow.start or "", out)
+        return out
+
+    def handle(self, event: Event) -> list[Action]:
+        """React to one event; returns the actions to carry out, in order."""
+        if self.mode == "ended":
+            return []
+        if self.mode == "new":
+            return self.start()
+        out: list[Action] = []
+        self._hops = 0
+        if isinstance(event, Heard):
+            self._heard(event, out)
+        elif isinstance(event, Silence):
+            self._silence(out)
+        elif isinstance(event, Timeout):
+            self._timeout(out)
+        elif isinstance(event, NoteSaved):
+            self._note_result(True, out)
+        elif isinstance(event, NoteFailed):
+            self._note_result(False, out)
+        else:
+            log.warning("ignoring unknown event %r", type(event).__name__)
+            out.append(self._await())
+        return out
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    def _label(self, flow: str, node: str) -> str:
+        return node if flow == self.main_flow else f"{flow}.{node}"
+
+    def _flow(self) -> Flow:
+        assert self.visit is not None
+        return self.bundle.flows[self.visit.flow]
+
+    def _node(self) -> Node:
+        assert self.visit is not None
+        return self.bundle.flows[self.visit.flow].nodes[self.visit.node]
+
+    def _person(self) -> str | None:
+        node = self._node()
+        if self.visit and node.for_each and not self.solo:
+            return self.names[self.visit.person % len(self.names)]
+        return None
+
+    def _who(self) -> Who:
+        return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word)
+
+    def _env(self) -> conditions.CondEnv:
+        flow = self.visit.flow if self.visit else self.main_flow
+        answers: dict[str, set[str]] = dict(self.answers)
+        prefix = flow + "."
+        for key, given in self.answers.items():
+            if key.startswith(prefix):
+                answers[key[len(prefix):]] = given
+        return conditions.CondEnv(
+            setting=self.ctx.setting,
+            people=len(self.names),
+            answers=answers,
+            has_notes=bool(self.ctx.last_notes),
+            notes=bool(self.ctx.notes_enabled),
+        )
+
+    def _pick(self, key: Any, variations: Sequence[Variation]) -> str | None:
+        """A random variation whose condition holds, never the same as last time."""
+        env = self._env()
+        ok = [i for i, v in enumerate(variations) if v.when is None or conditions.evaluate(v.when, env)]
+        if not ok:
+            return None
+        if len(ok) > 1 and self.last_choice.get(key) in ok:
+            ok.remove(self.last_choice[key])
+        i = self.rng.choice(ok)
+        self.last_choice[key] = i
+        return render(variations[i].text, self._who())
+
+    def _pick_text(self, key: Any, texts: Sequence[str]) -> str:
+        if not texts:
+            return ""
+        choices = list(range(len(texts)))
+        if len(choices) > 1 and self.last_choice.get(key) in choices:
+            choices.remove(self.last_choice[key])
+        i = self.rng.choice(choices)
+        self.last_choice[key] = i
+        return render(texts[i], self._who())
+
+    def _reply(self, command: str) -> str:
+        cmd = self.bundle.commands.get(command)
+        if cmd and cmd.reply:
+            return self._pick(("command", command), cmd.reply) or ""
+        return self._pick_text(("command", command), DEFAULT_REPLIES.get(command, ()))
+
+    def _say(self, out: list[Action], text: str | None, purpose: str) -> None:
+        if text:
+            out.append(_Say(text, self.node or "", purpose))
+
+    def _intents(self, node: Node) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for intent in node.listen:
+            phrases = self.bundle.intent_phrases(node, intent)
+            if phrases:
+                out[intent] = phrases
+        return out
+
+    def _command_phrases(self, only: frozenset[str] | set[str] | None = None) -> list[str]:
+        phrases: list[str] = []
+        for name, cmd in self.bundle.commands.items():
+            if only is None or name in only:
+                phrases += cmd.phrases
+        if self.ctx.safe_word:
+            phrases.append(self.ctx.safe_word)
+        return phrases
+
+    def _phrases(self, intents: Mapping[str, Sequence[str]], commands: frozenset[str] | set[str] | None = None) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for phrases in intents.values():
+            for p in phrases:
+                seen.setdefault(self._normalize(p), None)
+        for p in self._command_phrases(commands):
+            seen.setdefault(self._normalize(p), None)
+        seen.pop("", None)
+        return tuple(seen)
+
+    def _timeout_s(self) -> float:
+        node = self._node()
+        base = node.timeout if node.timeout is not None else self._flow().timeout
+        return round(base * PACE.get(self.ctx.setting, 1.0), 3)
+
+    def _wording(self, intent: str) -> str:
+        """How to name an intent out loud: its first example phrase."""
+        phrases = self.bundle.intent_phrases(self._node(), intent) if intent != "redo" else REDO_PHRASES
+        if phrases:
+            return phrases[0]
+        return intent.replace("_", " ")
+
+    # ------------------------------------------------------------------
+    # Awaiting actions
+    # ------------------------------------------------------------------
+
+    def _listen(self) -> Listen:
+        node = self._node()
+        if self.mode == "note":
+            return Listen(self.node or "", (), True, self._timeout_s())
+        if self.mode == "confirm":
+            return Listen(self.node or "", self._phrases(self._confirm_intents()), False, self._timeout_s())
+        return Listen(self.node or "", self._phrases(self._intents(node)), False, self._timeout_s())
+
+    def _wait_action(self, seconds: float, commands: frozenset[str] | None) -> Wait:
+        intents: Mapping[str, Sequence[str]] = {}
+        if self.mode == "idle":
+            intents = self._intents(self._node())
+        return Wait(seconds, self.node or "", self._phrases(intents, commands))
+
+    def _await(self) -> Action:
+        """The action that keeps the current state going (Listen or Wait)."""
+        if self.mode in ("listen", "note", "confirm"):
+            return self._listen()
+        if self.mode == "wait":
+            return self._wait_action(self._node().wait_seconds, frozenset({"continue", "stop", "skip"}))
+        if self.mode == "pause":
+            return self._wait_action(self._pause_seconds(), frozenset({"continue", "stop"}))
+        if self.mode == "idle":
+            return self._wait_action(IDLE_WAIT_SECONDS, None)
+        if self.mode == "saving":
+            return SaveNote(self.note_text, self.visit.flow if self.visit else "")
+        return End(self.end_reason or "completed")
+
+    def _pause_seconds(self) -> float:
+        cmd = self.bundle.commands.get("pause")
+        return float(cmd.seconds) if cmd and cmd.seconds else DEFAULT_PAUSE_SECONDS
+
+    # ------------------------------------------------------------------
+    # Moving
+    # ------------------------------------------------------------------
+
+    def _end(self, out: list[Action], reason: str, goodbye: str | None = None) -> None:
+        if goodbye:
+            self._say(out, goodbye, "goodbye")
+        self.mode = "ended"
+        self.end_reason = reason
+        out.append(End(reason))
+
+    def _goto(self, target: str, out: list[Action]) -> None:
+        assert self.visit is not None
+        if target == "resume":
+            if self.resume_stack:
+                flow, node = self.resume_stack.pop()
+                self._enter(flow, node, out)
+            else:
+                self._end(out, "completed", CLOSE_AFTER_RESUME)
+            return
+        resolved = self.bundle.resolve(self.visit.flow, target)
+        if resolved is None:  # the validator prevents this; end kindly rather than crash
+            log.error("dialogue target %r not found from %s", target, self.node)
+            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            return
+        self._enter(resolved[0], resolved[1], out)
+
+    def _take(self, t: Transition, out: list[Action], say: bool = True) -> None:
+        assert self.visit is not None
+        if say and t.say:
+            self._say(out, self._pick(("reply", self.visit.flow, self.visit.node, t.next), t.say), "reply")
+        if t.resume:
+            self.resume_stack.append((self.visit.flow, t.resume))
+        self._goto(t.next or "resume", out)
+
+    def _enter(self, flow: str, nid: str, out: list[Action], person: int = 0) -> None:
+        self._hops += 1
+        if self._hops > MAX_HOPS:
+            log.error("dialogue loops without listening at %s.%s", flow, nid)
+            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            return
+        self.visit = _Visit(flow, nid, person)
+        node = self._node()
+        out.append(EnterNode(self._label(flow, nid), self._person()))
+        if node.step == "branch":
+            env = self._env()
+            for arm in node.branch:
+                if arm.cond is None or conditions.evaluate(arm.cond, env):
+                    self._goto(arm.next, out)
+                    return
+            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            return
+        if node.step == "note" and not self.ctx.notes_enabled:
+            self._goto(node.then or "resume", out)
+            return
+        self._prompt(out)
+        if node.step == "next":
+            self._goto(node.next or "resume", out)
+        elif node.step == "end":
+            self.mode = "ended"
+            self.end_reason = node.end or "completed"
+            out.append(End(self.end_reason))
+        elif node.step == "listen":
+            self._push_history()
+            self.mode = "listen"
+            out.append(self._listen())
+        elif node.step == "wait":
+            self.mode = "wait"
+            out.append(self._await())
+        elif node.step == "note":
+            self._push_history()
+            self.mode = "note"
+            out.append(self._listen())
+        elif node.step == "read_notes":
+            if self.ctx.last_notes:
+                for text in self.ctx.last_notes:
+                    self._say(out, text, "readback")
+            else:
+                self._say(out, NO_LAST_NOTES, "reply")
+            self._goto(node.then or "resume", out)
+        else:  # no step: the validator refuses this; never strand anyone
+            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+
+    def _prompt(self, out: list[Action]) -> None:
+        assert self.visit is not None
+        node = self._node()
+        variations = node.say_solo if (self.solo and node.say_solo) else node.say
+        text = self._pick(("say", self.visit.flow, self.visit.node), variations)
+        if text:
+            self.last_prompt = text
+            self._say(out, text, "prompt")
+
+    def _push_history(self) -> None:
+        assert self.visit is not None
+        here = (self.visit.flow, self.visit.node)
+        if not self.history or self.history[-1] != here:
+            self.history.append(here)
+
+    # ------------------------------------------------------------------
+    # Events
+    # ------------------------------------------------------------------
+
+    def _heard(self, event: Heard, out: list[Action]) -> None:
+        text = event.text if isinstance(event.text, str) else str(event.text)
+        node = self._node()
+        if self.mode == "note":
+            match = self.matcher.match(text, {}, event.confidence, DICTATION_COMMANDS)
+            log.info("heard %d words, intent=%s", len(text.split()), match.name if match.kind == "command" else "note")
+            if match.kind == "command":
+                self._command(match.name, out)
+            elif not text.strip():
+                self._unclear(out)
+            else:
+                self.note_text = " ".join(text.split())
+                self.mode = "confirm"
+                self.visit.unclears = 0  # type: ignore[union-attr]
+                self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
+                out.append(self._listen())
+            return
+        if self.mode == "confirm":
+            match = self.matcher.match(text, self._confirm_intents(), event.confidence, None)
+            log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+            if match.kind == "command":
+                self._command(match.name, out)
+            elif match.kind == "intent" and match.name == "yes":
+                self.mode = "saving"
+                out.append(SaveNote(self.note_text, self.visit.flow if self.visit else ""))
+            elif match.kind == "intent" and match.name == "no":
+                self.note_text = ""
+                self._say(out, NOTE_DROPPED, "reply")
+                self._goto(node.then or "resume", out)
+            elif match.kind == "intent" and match.name == "redo":
+                self.mode = "note"
+                self._say(out, NOTE_REDO, "reply")
+                out.append(self._listen())
+            else:
+                assert self.visit is not None
+                self.visit.unclears += 1
+                if self.visit.unclears >= 3:
+                    self.note_text = ""
+                    self._say(out, "I'll leave that note out for now.", "reply")
+                    self._goto(node.then or "resume", out)
+                else:
+                    self._say(out, NOTE_CONFIRM_AGAIN, "clarify")
+                    out.append(self._listen())
+            return
+        if self.mode in ("wait", "pause"):
+            allowed = WAIT_COMMANDS
+            match = self.matcher.match(text, {}, event.confidence, allowed)
+            log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+            if match.kind == "command":
+                self._command(match.name, out)
+            else:
+                out.append(self._await())  # stay quietly waiting
+            return
+        if self.mode == "saving":
+            # The shell should have answered the SaveNote; assume it was kept.
+            log.warning("expected NoteSaved/NoteFailed, got Heard; carrying on")
+            self.notes_saved += 1
+            self._goto(node.then or "resume", out)
+            return
+        # listen / idle
+        if self.mode == "idle":
+            self.mode = "listen"
+        intents = self._intents(node)
+        match = self.matcher.match(text, intents, event.confidence, None)
+        log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+        if match.kind == "command":
+            self._command(match.name, out)
+        elif match.kind == "intent" and match.name in node.listen:
+            self._answer(match.name, out)
+        elif match.kind == "ambiguous" and len(match.alternatives) >= 2:
+            self._clarify(match.alternatives, out)
+        else:
+            self._unclear(out)
+
+    def _confirm_intents(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "yes": self.bundle.vocabulary.get("yes", ("yes", "yes please", "keep it")),
+            "no": self.bundle.vocabulary.get("no", ("no", "no thanks", "don't keep it")),
+            "redo": REDO_PHRASES,
+        }
+
+    def _answer(self, intent: str, out: list[Action]) -> None:
+        assert self.visit is not None
+        node = self._node()
+        visit = self.visit
+        person = self._person()
+        visit.given.append((person, intent))
+        key = f"{visit.flow}.{visit.node}"
+        self.answers.setdefault(key, set()).add(intent)
+        t = node.listen[intent]
+        more = node.for_each and not self.solo and visit.person + 1 < len(self.names)
+        if more and not t.now:
+            visit.person += 1
+            visit.silences = visit.unclears = 0
+            out.append(EnterNode(self._label(visit.flow, visit.node), self._person()))
+            self._prompt(out)
+            out.append(self._listen())
+            return
+        if not t.now:
+            given = {i for _, i in visit.given}
+            for name in node.listen:  # listed order is priority
+                if name in given:
+                    t = node.listen[name]
+                    break
+        self._take(t, out)
+
+    def _clarify(self, alternatives: Sequence[str], out: list[Action]) -> None:
+        assert self.visit is not None
+        self.visit.unclears += 1
+        esc = self._escalation("on_unclear")
+        if self.visit.unclears > len(esc.reprompts):
+            self._then(esc, out)
+            return
+        words = [self._wording(a) for a in alternatives[:3]]
+        self._say(out, f"Sorry, did you mean {join_words(words)}?", "clarify")
+        out.append(self._listen())
+
+    def _escalation(self, which: str) -> Escalation:
+        node = self._node()
+        own = getattr(node, which)
+        if own is not None:
+            return own
+        flow_level = getattr(self._flow(), which)
+        if flow_level is not None:
+            return flow_level
+        return _DEFAULT_ESCALATION if which == "on_silence" else _DEFAULT_UNCLEAR
+
+    def _unclear(self, out: list[Action]) -> None:
+        self._escalate("on_unclear", out)
+
+    def _escalate(self, which: str, out: list[Action]) -> None:
+        assert self.visit is not None
+        if which == "on_silence":
+            self.visit.silences += 1
+            count = self.visit.silences
+        else:
+            self.visit.unclears += 1
+            count = self.visit.unclears
+        esc = self._escalation(which)
+        if count <= len(esc.reprompts):
+            text = render(esc.reprompts[count - 1], self._who())
+            self._say(out, text, "reprompt")
+            out.append(self._listen())
+        else:
+            self._then(esc, out)
+
+    def _then(self, esc: Escalation, out: list[Action]) -> None:
+        if esc.then == "end":
+            self._end(out, "no_response", GOODBYE_SOLO_NO_RESPONSE if self.solo else GOODBYE_NO_RESPONSE)
+        elif esc.then == "wait":
+            if self.mode in ("note", "confirm"):
+                # Dictation: quietly keep listening for the note itself.
+                out.append(self._listen())
+            else:
+                self.mode = "idle"
+                out.append(self._await())
+        else:
+            self._goto(esc.then, out)
+
+    def _silence(self, out: list[Action]) -> None:
+        if self.mode in ("listen", "note", "confirm"):
+            self._escalate("on_silence", out)
+        else:
+            out.append(self._await())
+
+    def _timeout(self, out: list[Action]) -> None:
+        if self.mode == "wait":
+            self._goto(self._node().then or "resume", out)
+        elif self.mode == "pause":
+            self._reask(out)
+        elif self.mode == "idle":
+            self._end(out, "no_response", GOODBYE_SOLO_NO_RESPONSE if self.solo else GOODBYE_NO_RESPONSE)
+        else:
+            out.append(self._await())
+
+    def _note_result(self, ok: bool, out: list[Action]) -> None:
+        if self.mode != "saving":
+            out.append(self._await())
+            return
+        node = self._node()
+        if ok:
+            self.notes_saved += 1
+            self._say(out, NOTE_SAVED, "reply")
+        else:
+            self._say(out, NOTE_FAILED, "reply")
+        self.note_text = ""
+        self._goto(node.then or "resume", out)
+
+    def _reask(self, out: list[Action]) -> None:
+        """After a pause: say the question again and listen as before."""
+        self.mode = self.paused_from
+        if self.mode in ("listen", "idle"):
+            self.mode = "listen"
+            if self.visit:
+                self.visit.silences = self.visit.unclears = 0
+        if self.mode == "confirm":
+            self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
+        elif self.last_prompt:
+            self._say(out, self.last_prompt, "prompt")
+        out.append(self._await())
+
+    # ------------------------------------------------------------------
+    # Commands
+    # ------------------------------------------------------------------
+
+    def _command(self, name: str | None, out: list[Action]) -> None:
+        assert self.visit is not None
+        node = self._node()
+        if name == "stop":
+            self._end(out, "stopped", self._reply("stop"))
+        elif name == "safe_word":
+            cmd = self.bundle.commands.get("stop")
+            self._end(out, "safe_word", self._reply("stop") if cmd and cmd.reply else SAFE_WORD_GOODBYE)
+        elif name == "pause":
+            if self.mode != "pause":
+                self.paused_from = self.mode
+            self.mode = "pause"
+            self._say(out, self._reply("pause"), "reply")
+            out.append(self._await())
+        elif name == "continue":
+            if self.mode == "pause":
+                self._say(out, self._reply("continue"), "reply")
+                self._reask(out)
+            elif self.mode == "wait":
+                self._goto(node.then or "resume", out)
+            elif self.mode == "idle":
+                self._reask(out)
+            else:  # nothing to continue from: ask again
+                self._repeat(out)
+        elif name == "repeat":
+            self._repeat(out)
+        elif name == "back":
+            self._back(out)
+        elif name == "skip":
+            self._skip(out)
+        elif name == "help":
+            self._say(out, self._help(node), "help")
+            out.append(self._await())
+        elif name in ADJUST:
+            what, step = ADJUST[name]
+            out.append(Adjust(what, step))
+            self._say(out, self._reply(name), "reply")
+            out.append(self._await())
+        elif name == "forget":
+            if self.notes_saved > 0:
+                self.notes_saved -= 1
+                out.append(DeleteNote())
+                self._say(out, self._reply("forget"), "reply")
+            else:
+                self._say(out, NO_NOTE_TO_FORGET, "reply")
+            out.append(self._await())
+        else:
+            log.warning("unknown command %r", name)
+            out.append(self._await())
+
+    def _repeat(self, out: list[Action]) -> None:
+        if self.mode == "confirm":
+            self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
+        elif self.last_prompt:
+            self._say(out, self.last_prompt, "prompt")
+        if self.mode == "idle":
+            self.mode = "listen"
+        out.append(self._await())
+
+    def _back(self, out: list[Action]) -> None:
+        assert self.visit is not None
+        here = (self.visit.flow, self.visit.node)
+        if self.history and self.history[-1] == here:
+            self.history.pop()
+        if not self.history:
+            self._say(out, AT_START, "reply")
+            self.history.append(here)
+            self._repeat(out)
+            return
+        flow, nid = self.history.pop()
+        self.answers.pop(f"{flow}.{nid}", None)
+        self.answers.pop(f"{here[0]}.{here[1]}", None)
+        self._say(out, self._reply("back"), "reply")
+        self._enter(flow, nid, out)
+
+    def _skip(self, out: list[Action]) -> None:
+        node = self._node()
+        self._say(out, self._reply("skip"), "reply")
+        if node.skip:
+            self._goto(node.skip, out)
+            return
+        if node.step == "listen":
+            plain = [t for t in node.listen.values() if not t.now]
+            t = plain[-1] if plain else list(node.listen.values())[-1]
+            self._take(t, out, say=False)
+            return
+        if node.step in ("wait", "note", "read_notes"):
+            self.note_text = ""
+            self._goto(node.then or "resume", out)
+            return
+        self._goto(node.next or "resume", out)
+
+    def _help(self, node: Node) -> str:
+        if self.mode in ("note",):
+            return "Just say what you'd like me to keep, in your own words. Or say skip."
+        if self.mode == "confirm":
+            return "You can say yes to keep the note, no to leave it out, or again to say it again."
+        if node.help:
+            return render(node.help, self._who())
+        if self.mode in ("wait", "pause", "idle") and node.step != "listen":
+            return "Say continue whenever you're ready, or stop to finish."
+        words = [self._wording(i) for i in node.listen][:5]
+        lead = f"You could say {join_words(words)}. " if words else ""
+        return lead + "You can also say pause, repeat, go back, skip, or stop at any time."

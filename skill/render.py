@@ -1,0 +1,77 @@
+"""Fill placeholders in what the assistant says, with natural wording.
+
+Only five placeholders exist ({name}, {names}, {partner}, {setting},
+{safe_word}); anything else is caught by the validator, and here it is left
+as written rather than crash mid-session. Wording adapts to who is there:
+nobody named reads "Hello there", two people read "Sam and Alex", and a
+question addressed "{name}, ..." to nobody in particular just drops the
+address instead of saying "you, how are you?".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def join_names(names: Sequence[str]) -> str:
+    """"Sam", "Sam and Alex", "Sam, Alex and Kim"; "" for nobody."""
+    names = [n for n in names if n]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def join_words(words: Sequence[str], conj: str = "or") -> str:
+    """"a", "a or b", "a, b or c" (for help and clarifying questions)."""
+    words = [w for w in words if w]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + f" {conj} " + words[-1]
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who the sentence is for: everyone named, and the person whose turn it is."""
+
+    names: tuple[str, ...] = field(default_factory=tuple)
+    person: str | None = None
+    setting: str = "sofa"
+    safe_word: str = "red"
+
+
+def render(text: str, who: Who) -> str:
+    """Fill the placeholders in ``text`` for ``who``."""
+    names = [n for n in who.names if n]
+    if not names:
+        # "Thank you, {names}." reads better as "Thank you." than "Thank you, there."
+        text = re.sub(r",\s*\{names\}", "", text)
+    person = who.person or (names[0] if len(names) == 1 else None)
+    if person is None:
+        # "{name}, how are you?" -> "How are you?"
+        text = re.sub(r"^\s*\{name\}\s*,\s*(\w)", lambda m: m.group(1).upper(), text)
+        text = re.sub(r"([.!?]\s+)\{name\}\s*,\s*(\w)", lambda m: m.group(1) + m.group(2).upper(), text)
+        text = re.sub(r",\s*\{name\}(?=[.!?,])", "", text)
+
+    def value(m: re.Match[str]) -> str:
+        key = m.group(1).strip()
+        if key == "name":
+            return person or "you"
+        if key == "names":
+            return join_names(names) or "there"
+        if key == "partner":
+            if person and len(names) == 2 and person in names:
+                return names[1] if names[0] == person else names[0]
+            return "your partner"
+        if key == "setting":
+            return who.setting
+        if key == "safe_word":
+            return who.safe_word
+        return m.group(0)
+
+    return _PLACEHOLDER.sub(value, text)

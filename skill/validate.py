@@ -1,0 +1,440 @@
+"""Check dialogue files and report every problem at once as ``file:line:column``.
+
+:mod:`skill.dialog` already reports what is wrong inside one key (syntax,
+types, unknown keys). This module checks what only shows across the whole
+bundle: targets that do not exist, nodes nothing leads to, flows that cannot
+end or loop without ever listening, intents without phrases, one phrase
+claimed by two intents at a node, placeholders we cannot fill, conditions
+about nodes or answers that do not exist. The same check runs before every
+session, so a broken file can never strand someone mid-check-in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from skill import conditions
+from skill.dialog import (
+    RESERVED_FILES,
+    Bundle,
+    Escalation,
+    Flow,
+    Node,
+    Problem,
+    Variation,
+    did_you_mean,
+    load_bundle,
+    load_commands,
+    load_vocabulary,
+)
+from skill.yamlpos import Mark
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+_TERMINAL_THEN = ("wait", "end")
+
+
+def default_dialogs_dir() -> Path:
+    """``dialogs/`` beside the package (a source checkout), else in the working directory."""
+    here = Path(__file__).resolve().parent.parent / "dialogs"
+    return here if here.is_dir() else Path("dialogs")
+
+
+def normalizer() -> Callable[[str], str]:
+    """The matcher's normalizer, so 'I'm okay' and 'im okay' clash as they would live."""
+    if importlib.util.find_spec("skill.normalize") is not None:
+        from skill.normalize import normalize
+
+        return normalize
+    return lambda s: " ".join(re.sub(r"[^\w\s']", " ", s.lower()).split())  # pragma: no cover
+
+
+# --------------------------------------------------------------------------
+# Edges
+# --------------------------------------------------------------------------
+
+
+def edges(node: Node, flow: Flow) -> Iterator[tuple[str, Mark, str]]:
+    """Every (target, mark, kind) a node can move to; kind names the source key."""
+    if node.step == "next" and node.next:
+        yield node.next, node.next_mark or node.mark, "next"
+    for intent, t in node.listen.items():
+        if t.next:
+            yield t.next, t.next_mark, "listen"
+        if t.resume:
+            yield t.resume, t.resume_mark or t.mark, "resume"
+    if node.step in ("wait", "note", "read_notes") and node.then:
+        yield node.then, node.then_mark or node.mark, node.step
+    for arm in node.branch:
+        yield arm.next, arm.next_mark, "branch"
+    if node.skip:
+        yield node.skip, node.skip_mark or node.mark, "skip"
+    for esc in (node.on_silence, node.on_unclear):
+        if esc and esc.then not in _TERMINAL_THEN:
+            yield esc.then, esc.then_mark, "escalation"
+
+
+def flow_escalations(flow: Flow) -> Iterator[tuple[str, Escalation]]:
+    for what, esc in (("on_silence", flow.on_silence), ("on_unclear", flow.on_unclear)):
+        if esc is not None:
+            yield what, esc
+
+
+def _effective(node: Node, flow: Flow, which: str) -> Escalation | None:
+    own = getattr(node, which)
+    return own if own is not None else getattr(flow, which)
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, bundle: Bundle, normalize: Callable[[str], str]) -> None:
+        self.bundle = bundle
+        self.normalize = normalize
+        self.problems: list[Problem] = []
+
+    def err(self, mark: Mark, message: str, severity: str = "error") -> None:
+        self.problems.append(Problem(mark, message, severity))
+
+    # ---- targets -------------------------------------------------------
+
+    def target(self, flow: Flow, target: str, mark: Mark, kind: str) -> None:
+        if target == "resume" and kind in ("next", "listen", "branch", "wait", "note", "read_notes", "escalation", "skip"):
+            return
+        if "." in target:
+            fname, _, nid = target.rpartition(".")
+            other = self.bundle.flows.get(fname)
+            if other is None:
+                self.err(mark, f"'{target}' names a flow '{fname}' that does not exist"
+                               f"{did_you_mean(fname, self.bundle.flows)}")
+            elif nid not in other.nodes:
+                self.err(mark, f"flow '{fname}' has no node '{nid}'{did_you_mean(nid, other.nodes)}")
+            elif kind == "resume":
+                self.err(mark, "'resume' must name a node in this flow (where to come back to)")
+            return
+        if target not in flow.nodes:
+            self.err(mark, f"'{target}' is not a node in this flow{did_you_mean(target, flow.nodes)}")
+
+    def targets(self, flow: Flow) -> None:
+        if flow.start and flow.start not in flow.nodes:
+            self.err(flow.start_mark or flow.mark, f"start node '{flow.start}' does not exist{did_you_mean(flow.start, flow.nodes)}")
+        for node in flow.nodes.values():
+            for target, mark, kind in edges(node, flow):
+                self.target(flow, target, mark, kind)
+        for what, esc in flow_escalations(flow):
+            if esc.then not in _TERMINAL_THEN:
+                self.target(flow, esc.then, esc.then_mark, "escalation")
+
+    # ---- graph ---------------------------------------------------------
+
+    def graph(self, flow: Flow) -> None:
+        local: dict[str, list[str]] = {nid: [] for nid in flow.nodes}
+        leaves: set[str] = set()  # nodes that hand over to another flow or return
+        for nid, node in flow.nodes.items():
+            for target, _, kind in edges(node, flow):
+                if kind == "resume":
+                    continue
+                if target == "resume" or "." in target:
+                    leaves.add(nid)
+                elif target in flow.nodes:
+                    local[nid].append(target)
+            for _, esc in flow_escalations(flow):
+                if esc.then not in _TERMINAL_THEN and esc.then in flow.nodes and node.step == "listen":
+                    local[nid].append(esc.then)
+            # A transition to another flow comes back to its 'resume' node.
+            for t in node.listen.values():
+                if t.resume and t.resume in flow.nodes:
+                    local[nid].append(t.resume)
+        roots = {flow.start} if flow.start in flow.nodes else set()
+        for other in self.bundle.flows.values():
+            for node in other.nodes.values():
+                for target, _, _ in edges(node, other):
+                    fname, _, nid = target.rpartition(".")
+                    if fname == flow.name and other.name != flow.name and nid in flow.nodes:
+                        roots.add(nid)
+        seen = _reach(roots, local)
+        for nid, node in flow.nodes.items():
+            if nid not in seen and roots:
+                self.err(node.mark, f"node '{nid}' can never be reached: nothing leads to it")
+        ends = {nid for nid, n in flow.nodes.items() if n.step == "end"} | leaves
+        reverse: dict[str, list[str]] = defaultdict(list)
+        for a, bs in local.items():
+            for b in bs:
+                reverse[b].append(a)
+        can_end = _reach(ends, reverse)
+        stuck = [nid for nid in flow.nodes if nid in seen and nid not in can_end]
+        if stuck:
+            first = flow.nodes[stuck[0]]
+            self.err(first.mark, f"the conversation can never end from node(s) {', '.join(stuck)}: "
+                                 "add a path to a node with 'end:'")
+        auto = {nid: [t for t in local[nid] if flow.nodes[t].step in ("next", "branch", "read_notes", "note")]
+                for nid, n in flow.nodes.items() if n.step in ("next", "branch", "read_notes", "note")}
+        for cycle in _cycles(auto):
+            first = flow.nodes[cycle[0]]
+            path = " -> ".join(cycle + [cycle[0]])
+            self.err(first.mark, f"nodes {path} go round in a circle without ever listening")
+
+    # ---- intents and phrases -------------------------------------------
+
+    def intents(self, flow: Flow) -> None:
+        command_phrases: dict[str, str] = {}
+        stop = self.bundle.commands.get("stop")
+        for p in stop.phrases if stop else ():
+            command_phrases.setdefault(self.normalize(p), "stop")
+        for node in flow.nodes.values():
+            claimed: dict[str, str] = {}
+            for intent, t in node.listen.items():
+                mark = node.listen_marks.get(intent, t.mark)
+                phrases = self.bundle.intent_phrases(node, intent)
+                if phrases is None:
+                    known = set(node.intents) | set(flow.intents) | set(self.bundle.vocabulary)
+                    self.err(mark, f"intent '{intent}' has no phrases: define it under this node's 'intents', "
+                                   f"the flow's 'intents' or in vocabulary.yaml{did_you_mean(intent, known)}")
+                    continue
+                for phrase in phrases:
+                    key = self.normalize(phrase)
+                    if not key:
+                        continue
+                    other = claimed.get(key)
+                    if other is not None and other != intent:
+                        self.err(mark, f"the phrase '{phrase}' is claimed by both '{other}' and '{intent}' at node "
+                                       f"'{node.id}'; keep it in one of them")
+                    claimed.setdefault(key, intent)
+                    if key in command_phrases:
+                        self.err(mark, f"the phrase '{phrase}' of '{intent}' is also the '{command_phrases[key]}' "
+                                       "command, which always wins; it will end the session instead", "warning")
+
+    # ---- placeholders --------------------------------------------------
+
+    def placeholders(self, text: str, mark: Mark, for_each: bool) -> None:
+        depth_open = text.count("{") - text.count("}")
+        for m in _PLACEHOLDER_RE.finditer(text):
+            name = m.group(1).strip()
+            at = mark.at(m.start()) if mark.line and "\n" not in text[: m.start()] else mark
+            if name not in PLACEHOLDERS:
+                self.err(at, f"unknown placeholder '{{{m.group(1)}}}'{did_you_mean(name, PLACEHOLDERS)}; "
+                             f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+            elif name == "name" and not for_each:
+                self.err(at, "'{name}' only works in a 'for_each: person' node; use '{names}' here")
+        if depth_open:
+            self.err(mark, "unbalanced '{' or '}' in the text")
+
+    def texts(self, flow: Flow) -> None:
+        for _, esc in flow_escalations(flow):
+            for text, mark in zip(esc.reprompts, esc.reprompt_marks):
+                self.placeholders(text, mark, False)
+        for node in flow.nodes.values():
+            fe = node.for_each
+            for v in node.say + node.say_solo:
+                self.placeholders(v.text, v.mark, fe and v not in node.say_solo)
+            if node.help and node.help_mark:
+                self.placeholders(node.help, node.help_mark, fe)
+            for t in node.listen.values():
+                for v in t.say:
+                    self.placeholders(v.text, v.mark, fe)
+            for esc in (node.on_silence, node.on_unclear):
+                if esc:
+                    for text, mark in zip(esc.reprompts, esc.reprompt_marks):
+                        self.placeholders(text, mark, fe)
+
+    def command_texts(self) -> None:
+        for cmd in self.bundle.commands.values():
+            for v in cmd.reply:
+                self.placeholders(v.text, v.mark, False)
+
+    # ---- conditions ----------------------------------------------------
+
+    def condition(self, flow: Flow, cond: conditions.Cond, mark: Mark) -> None:
+        for var in conditions.answer_nodes(cond):
+            target = var.answer_node or ""
+            resolved = self.bundle.resolve(flow.name, target)
+            if resolved is None:
+                known = flow.nodes
+                self.err(mark.at(var.offset), f"'{var.name}': there is no node '{target}'{did_you_mean(target, known)}")
+                continue
+            node = self.bundle.flows[resolved[0]].nodes[resolved[1]]
+            if node.step != "listen":
+                self.err(mark.at(var.offset), f"'{var.name}': node '{target}' does not listen, so it has no answer")
+        for var, intent, offset in conditions.compared_intents(cond):
+            resolved = self.bundle.resolve(flow.name, var.answer_node or "")
+            if resolved is None:
+                continue
+            node = self.bundle.flows[resolved[0]].nodes[resolved[1]]
+            if node.step == "listen" and intent not in node.listen:
+                self.err(mark.at(offset), f"node '{node.id}' does not listen for '{intent}'"
+                                          f"{did_you_mean(intent, node.listen)}")
+
+    def conditions(self, flow: Flow) -> None:
+        def variations(vs: Sequence[Variation]) -> None:
+            for v in vs:
+                if v.when is not None and v.when_mark is not None:
+                    self.condition(flow, v.when, v.when_mark)
+
+        for node in flow.nodes.values():
+            variations(node.say)
+            variations(node.say_solo)
+            for t in node.listen.values():
+                variations(t.say)
+            for arm in node.branch:
+                if arm.cond is not None and arm.cond_mark is not None:
+                    self.condition(flow, arm.cond, arm.cond_mark)
+
+    def run(self, flows: Iterable[Flow]) -> list[Problem]:
+        for flow in flows:
+            self.targets(flow)
+            self.graph(flow)
+            self.intents(flow)
+            self.texts(flow)
+            self.conditions(flow)
+        self.command_texts()
+        return self.problems
+
+
+def _reach(roots: Iterable[str], graph: dict[str, list[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(graph.get(n, ()))
+    return seen
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """One representative cycle per strongly-connected loop (small graphs only)."""
+    found: list[list[str]] = []
+    covered: set[str] = set()
+    for start in sorted(graph):
+        if start in covered:
+            continue
+        # DFS looking for a path back to start.
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            n, path = stack.pop()
+            for t in graph.get(n, ()):
+                if t == start:
+                    found.append(path)
+                    covered.update(path)
+                    stack = []
+                    break
+                if t not in seen and t in graph:
+                    seen.add(t)
+                    stack.append((t, path + [t]))
+    return found
+
+
+def check_bundle(bundle: Bundle, flows: Iterable[str] | None = None) -> list[Problem]:
+    """Cross-file checks for the named flows (default: all flows in the bundle)."""
+    names = list(bundle.flows) if flows is None else [f for f in flows if f in bundle.flows]
+    return _Checker(bundle, normalizer()).run(bundle.flows[n] for n in names)
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def load_checked(directory: Path | str) -> tuple[Bundle, list[Problem]]:
+    """Load a whole ``dialogs/`` folder for a session, with every check."""
+    directory = Path(directory)
+    bundle, problems = load_bundle(directory)
+    if not bundle.commands and not any("commands.yaml" in p.mark.file for p in problems):
+        problems.append(Problem(Mark(str(directory / "commands.yaml"), 1, 1), "commands.yaml is missing"))
+    if not bundle.vocabulary and not any("vocabulary.yaml" in p.mark.file for p in problems):
+        problems.append(Problem(Mark(str(directory / "vocabulary.yaml"), 1, 1), "vocabulary.yaml is missing"))
+    problems += check_bundle(bundle)
+    return bundle, sorted(problems, key=Problem.sort_key)
+
+
+def check_files(files: Sequence[Path | str], context: Path | str | None = None) -> list[Problem]:
+    """Check the given files; vocabulary, commands and other flows come from beside them,
+    or from ``context`` (default: the project's ``dialogs/``) when not there.
+
+    Only problems in the given files are reported.
+    """
+    context_dir = Path(context) if context is not None else default_dialogs_dir()
+    problems: list[Problem] = []
+    by_dir: dict[Path, list[Path]] = defaultdict(list)
+    for f in files:
+        p = Path(f)
+        if not p.is_file():
+            problems.append(Problem(Mark(str(f), 1, 1), "file not found"))
+            continue
+        by_dir[p.parent].append(p)
+    for directory, paths in by_dir.items():
+        problems += _check_dir(directory, paths, context_dir)
+    return sorted(set(problems), key=Problem.sort_key)
+
+
+def _check_dir(directory: Path, paths: list[Path], context_dir: Path) -> list[Problem]:
+    flows = [p for p in paths if p.stem not in RESERVED_FILES]
+    bundle, problems = load_bundle(directory, only=flows)
+    loud = {str(p) for p in problems}  # noqa: F841 - kept for clarity
+    given = {p.resolve() for p in paths}
+    # vocabulary / commands: report only if asked; borrow from context when missing.
+    problems = [p for p in problems if not _is_reserved(p.mark.file) or _resolve(p.mark.file) in given]
+    if not (directory / "vocabulary.yaml").exists() and (context_dir / "vocabulary.yaml").exists():
+        bundle.vocabulary, bundle.vocabulary_marks, _ = load_vocabulary(context_dir / "vocabulary.yaml")
+    if not (directory / "commands.yaml").exists() and (context_dir / "commands.yaml").exists():
+        bundle.commands, _ = load_commands(context_dir / "commands.yaml")
+    if context_dir.resolve() != directory.resolve() and context_dir.is_dir():
+        ctx, _ = load_bundle(context_dir, only=[])
+        for name, flow in ctx.flows.items():
+            bundle.flows.setdefault(name, flow)
+    wanted = [f.name for f in bundle.flows.values() if _resolve(f.file) in given]
+    found = check_bundle(bundle, wanted)
+    found = [p for p in found if _resolve(p.mark.file) in given]
+    return problems + found
+
+
+def _is_reserved(label: str) -> bool:
+    return Path(label).stem in RESERVED_FILES
+
+
+def _resolve(label: str) -> Path:
+    return Path(label).resolve()
+
+
+def vocabulary_warnings(bundle: Bundle) -> list[str]:
+    """Ask the recognizer models (H4's ``skill.models``) about words they do not know.
+
+    Optional: only when ``skill.models`` provides ``unknown_words_warning``.
+    """
+    if importlib.util.find_spec("skill.models") is None:
+        return []
+    try:
+        import skill.models as models
+    except Exception as exc:  # an optional helper must never break the check
+        log.debug("skill.models not importable: %s", exc)
+        return []
+    fn = getattr(models, "unknown_words_warning", None)
+    if not callable(fn):
+        return []
+    phrases: list[str] = []
+    for phr in bundle.vocabulary.values():
+        phrases += phr
+    for cmd in bundle.commands.values():
+        phrases += cmd.phrases
+    for flow in bundle.flows.values():
+        for phr in flow.intents.values():
+            phrases += phr
+        for node in flow.nodes.values():
+            for phr in node.intents.values():
+                phrases += phr
+    try:
+        return list(fn(sorted(set(phrases))))
+    except Exception as exc:
+        log.debug("unknown_words_warning failed: %s", exc)
+        return []
