@@ -28,8 +28,11 @@ import yaml
 from skill import atomic, paths
 
 SETTINGS = ("bath", "sofa", "bedside", "car")
-BACKENDS = ("vosk", "pocketsphinx")
-RATE_RANGE = (80, 300)
+# These mirror skill.backends.BACKENDS and skill.tts.RATE_RANGE/VOLUME_RANGE
+# (tests/test_config.py checks they agree) without importing audio libraries.
+BACKENDS = ("auto", "vosk", "pocketsphinx")
+RATE_RANGE = (90, 220)
+VOLUME_RANGE = (0.15, 1.0)
 MAX_BYTES = 64 * 1024
 MAX_NAMES = 8
 RESERVED_SAFE_WORDS = {"yes", "no", "okay", "ok", "continue", "help", "repeat", "pause"}
@@ -127,10 +130,11 @@ def check_rate(value: Any) -> int:
 
 
 def check_volume(value: Any) -> float:
+    low, high = VOLUME_RANGE
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise Invalid(f"must be a number from 0.0 (silent) to 1.0 (full), not {_show(value)}")
-    if not 0.0 <= value <= 1.0:
-        raise Invalid(f"must be from 0.0 to 1.0, not {_show(value)}")
+        raise Invalid(f"must be a number from {low} (soft) to {high} (full), not {_show(value)}")
+    if not low <= value <= high:
+        raise Invalid(f"must be from {low} to {high}, not {_show(value)}")
     return float(value)
 
 
@@ -144,6 +148,8 @@ def check_device(value: Any) -> int | str | None:
     text = _text(value, "a device number or part of its name")
     if not text:
         raise Invalid("is empty; leave it out to use the system's default device")
+    if re.fullmatch(r"-\d+", text):
+        raise Invalid(f"must be a device number (0 or more) or part of its name, not {text}")
     return int(text) if text.isdigit() else text
 
 
@@ -191,11 +197,11 @@ FIELDS: tuple[Field, ...] = (
     Field("safe_word", "safe_word", "red", check_safe_word),
     Field("setting", "setting", "sofa", _choice(SETTINGS)),
     Field("voice", "voice", None, _optional_text("a voice name"), nullable=True),
-    Field("rate", "rate", 150, check_rate),
-    Field("volume", "volume", 0.8, check_volume),
+    Field("rate", "rate", None, check_rate),
+    Field("volume", "volume", None, check_volume),
     Field("input_device", "input_device", None, check_device, nullable=True),
     Field("output_device", "output_device", None, check_device, nullable=True),
-    Field("backend", "backend", "vosk", _choice(BACKENDS)),
+    Field("backend", "backend", "auto", _choice(BACKENDS)),
     Field("model", "model", None, _optional_text("a folder path"), nullable=True),
     Field("notes", "notes_enabled", True, check_bool),
     Field("notes_dir", "notes_dir", None, _optional_text("a folder path"), nullable=True),
@@ -221,6 +227,7 @@ def describe(key: str, value: Any) -> str:
         return "on" if value else "off"
     if value is None:
         return {"voice": "the calm default voice", "model": "the installed model",
+                "rate": "a calm pace for the setting", "volume": "a soft volume for the setting",
                 "notes_dir": "the platform data folder"}.get(key, "system device")
     if isinstance(value, list):
         return ", ".join(value) if value else "none (solo)"

@@ -66,12 +66,14 @@ QUESTIONS: tuple[Question, ...] = (
              lambda a: config.BY_KEY["setting"].check(a)),
     Question("safe_word", "A safe word that always stops the check-in at once", config.check_safe_word),
     Question("notes", "Offer to keep a short note when a check-in ends? (yes or no)", _yes_no),
-    Question("backend", "Speech recognizer: vosk or pocketsphinx?", lambda a: config.BY_KEY["backend"].check(a)),
+    Question("backend", "Speech recognizer: auto, vosk or pocketsphinx?",
+             lambda a: config.BY_KEY["backend"].check(a)),
     Question("voice", "Voice name (type 'default' for the calm default voice)",
              _optional(config.BY_KEY["voice"].check)),
-    Question("rate", f"Speaking pace in words per minute, {config.RATE_RANGE[0]} to {config.RATE_RANGE[1]}",
-             _number(config.check_rate, int)),
-    Question("volume", "Volume, from 0.0 (silent) to 1.0 (full)", _number(config.check_volume, float)),
+    Question("rate", f"Speaking pace in words per minute, {config.RATE_RANGE[0]} to {config.RATE_RANGE[1]}\n"
+             "  (type 'default' to let it fit the setting)", _optional(_number(config.check_rate, int))),
+    Question("volume", f"Volume, from {config.VOLUME_RANGE[0]} (soft) to {config.VOLUME_RANGE[1]} (full)\n"
+             "  (type 'default' to let it fit the setting)", _optional(_number(config.check_volume, float))),
     Question("input_device", "Microphone: a device number or part of its name\n"
              "  (type 'default' for the system's own)", _optional(config.check_device)),
     Question("output_device", "Speaker: a device number or part of its name\n"
