@@ -152,6 +152,7 @@ class Engine:
         self.note_text: str = ""
         self.notes_saved = 0
         self.end_reason: str | None = None
+        self.last_match: Any = None  # the matcher's verdict on the last Heard (for event logs)
         self._hops = 0
 
     # ------------------------------------------------------------------
@@ -187,6 +188,7 @@ class Engine:
             return self.start()
         out: list[Action] = []
         self._hops = 0
+        self.last_match = None
         if isinstance(event, Heard):
             self._heard(event, out)
         elif isinstance(event, Silence):
@@ -454,7 +456,7 @@ class Engine:
         text = event.text if isinstance(event.text, str) else str(event.text)
         node = self._node()
         if self.mode == "note":
-            match = self.matcher.match(text, {}, event.confidence, DICTATION_COMMANDS)
+            match = self._match(text, {}, event.confidence, DICTATION_COMMANDS)
             log.info("heard %d words, intent=%s", len(text.split()), match.name if match.kind == "command" else "note")
             if match.kind == "command":
                 self._command(match.name, out)
@@ -468,7 +470,7 @@ class Engine:
                 out.append(self._listen())
             return
         if self.mode == "confirm":
-            match = self.matcher.match(text, self._confirm_intents(), event.confidence, None)
+            match = self._match(text, self._confirm_intents(), event.confidence, None)
             log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
             if match.kind == "command":
                 self._command(match.name, out)
@@ -496,7 +498,7 @@ class Engine:
             return
         if self.mode in ("wait", "pause"):
             allowed = WAIT_COMMANDS
-            match = self.matcher.match(text, {}, event.confidence, allowed)
+            match = self._match(text, {}, event.confidence, allowed)
             log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
             if match.kind == "command":
                 self._command(match.name, out)
@@ -513,7 +515,7 @@ class Engine:
         if self.mode == "idle":
             self.mode = "listen"
         intents = self._intents(node)
-        match = self.matcher.match(text, intents, event.confidence, None)
+        match = self._match(text, intents, event.confidence, None)
         log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
         if match.kind == "command":
             self._command(match.name, out)
@@ -523,6 +525,13 @@ class Engine:
             self._clarify(match.alternatives, out)
         else:
             self._unclear(out)
+
+    def _match(self, text: str, intents: Mapping[str, Sequence[str]], confidence: float,
+               allowed: Any) -> Any:
+        """Ask the matcher, remembering the verdict for the shell's event log."""
+        match = self.matcher.match(text, intents, confidence, allowed)
+        self.last_match = match
+        return match
 
     def _confirm_intents(self) -> dict[str, tuple[str, ...]]:
         return {

@@ -1,0 +1,225 @@
+"""The command line: ``python run.py``, ``python -m skill`` and ``aftercare`` all land here.
+
+The default action runs a check-in (spoken, or typed with ``--text``).
+Subcommands: ``check`` (validate dialogue files) plus whatever the modules in
+:data:`SUBCOMMAND_MODULES` register. Other modules may also add run options
+(``skill.voice_loop.add_arguments``, ``skill.config.add_arguments``) and the
+saved config is merged under the command line (``skill.config.apply``).
+Optional modules are looked up with ``importlib.util.find_spec`` so a
+missing one is skipped, while a broken one still fails loudly in tests.
+Text mode never imports the audio stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from skill.conditions import SETTINGS
+
+#: Modules that may add subcommands: each provides ``register_cli(subparsers)``
+#: and sets ``func`` (args -> exit code) on its parser.
+SUBCOMMAND_MODULES = ["skill.models", "skill.notes", "skill.setup"]
+#: Modules that may add options to the default (check-in) command.
+OPTION_MODULES = ["skill.voice_loop", "skill.config"]
+
+log = logging.getLogger("skill")
+
+DESCRIPTION = """\
+A calm, offline, hands-free companion for an aftercare check-in.
+It asks a few gentle questions, listens, and keeps a short note only if you say yes.
+Say "stop" or your safe word at any time to end at once."""
+
+EPILOG = """\
+examples:
+  python run.py --text                         type instead of speaking
+  python run.py --text --names "Sam,Alex" --setting bath
+  python run.py --flow quick                   a two-minute spoken check-in
+  python run.py check                          check the dialogue files
+  python run.py check dialogs/quick.yaml       check one file
+
+exit codes: 0 done, 1 error (or problems found by check), 2 bad usage, 130 Ctrl-C"""
+
+
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI in one parser (tests inspect it)."""
+    parser = argparse.ArgumentParser(
+        prog="aftercare",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run = parser.add_argument_group("check-in options")
+    run.add_argument("--text", action="store_true",
+                     help="type the answers instead of speaking; questions are printed")
+    run.add_argument("--flow", default="aftercare", metavar="NAME",
+                     help="which check-in: aftercare (default), precare, reflection, quick")
+    run.add_argument("--setting", choices=SETTINGS, default=None,
+                     help="where you are, so suggestions fit (default: sofa)")
+    run.add_argument("--names", default=None, metavar="NAMES",
+                     help='first names, comma-separated, e.g. "Sam,Alex" (none: a solo check-in)')
+    run.add_argument("--safe-word", dest="safe_word", default=None, metavar="WORD",
+                     help="a word that always ends the session at once (default: red)")
+    run.add_argument("--seed", type=int, default=None, metavar="N",
+                     help="fix the random choice of wording, to repeat a session exactly")
+    run.add_argument("--events", default=None, metavar="FILE",
+                     help="write a JSON Lines event log to FILE ('-' for standard output); "
+                          "it contains what was said, so keep it private")
+    run.add_argument("--dialogs", default=None, metavar="DIR",
+                     help="folder with the dialogue files (default: the project's dialogs/)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more diagnostics on standard error (never what was said)")
+    for module in OPTION_MODULES:
+        if _exists(module):
+            add = getattr(importlib.import_module(module), "add_arguments", None)
+            if callable(add):
+                add(parser)
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                title="commands (default: start a check-in)")
+    check = sub.add_parser(
+        "check",
+        help="check dialogue files and list every problem as file:line:column",
+        description="Check dialogue files. Lists every problem at once as file:line:column: message. "
+                    "Exit code 0 when clean, 1 when there are errors.",
+    )
+    check.add_argument("files", nargs="*", metavar="FILE",
+                       help="files to check (default: every dialogs/*.yaml)")
+    check.set_defaults(func=cmd_check)
+    for module in SUBCOMMAND_MODULES:
+        if _exists(module):
+            register = getattr(importlib.import_module(module), "register_cli", None)
+            if callable(register):
+                register(sub)
+    return parser
+
+
+def _dialogs_dir(args: argparse.Namespace) -> Path:
+    from skill.validate import default_dialogs_dir
+
+    given = getattr(args, "dialogs", None)
+    return Path(given) if given else default_dialogs_dir()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check [FILES...]``: print every problem; exit 0 clean, 1 with errors."""
+    from skill.dialog import load_bundle
+    from skill.validate import check_files, errors, vocabulary_warnings
+
+    directory = _dialogs_dir(args)
+    files = [Path(f) for f in args.files] or sorted(directory.glob("*.yaml"))
+    if not files:
+        print(f"{directory}: no dialogue files found", file=sys.stderr)
+        return 1
+    problems = check_files(files, context=directory)
+    for p in problems:
+        print(p.format())
+    # Optional: words the offline speech models do not know (warnings only).
+    dirs = sorted({f.parent for f in files if f.is_file()})
+    for d in dirs:
+        bundle, _ = load_bundle(d)
+        for line in vocabulary_warnings(bundle):
+            print(f"warning: {line}")
+    n_err = len(errors(problems))
+    n_warn = len(problems) - n_err
+    if n_err:
+        print(f"{n_err} error(s), {n_warn} warning(s) in {len(files)} file(s)", file=sys.stderr)
+        return 1
+    print(f"{len(files)} file(s) checked: no errors" + (f", {n_warn} warning(s)" if n_warn else ""),
+          file=sys.stderr)
+    return 0
+
+
+def _names(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [n.strip() for n in value.split(",") if n.strip()]
+    return [str(n).strip() for n in value if str(n).strip()]  # type: ignore[union-attr]
+
+
+def run_session(args: argparse.Namespace) -> int:
+    """The default action: load and check the dialogues, then run a check-in."""
+    from skill.validate import errors, load_checked
+
+    if _exists("skill.config"):
+        config = importlib.import_module("skill.config")
+        apply = getattr(config, "apply", None)
+        if callable(apply):
+            apply(args)
+    args.names = _names(getattr(args, "names", None))
+    args.setting = getattr(args, "setting", None) or "sofa"
+    args.safe_word = getattr(args, "safe_word", None) or "red"
+    if getattr(args, "notes_enabled", None) is None:
+        args.notes_enabled = True
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(2**31)
+    directory = _dialogs_dir(args)
+    bundle, problems = load_checked(directory)
+    bad = errors(problems)
+    if bad:
+        for p in bad:
+            print(p.format(), file=sys.stderr)
+        print(f"The dialogue files in {directory} have {len(bad)} problem(s); fix them "
+              f"(see 'python run.py check') and start again.", file=sys.stderr)
+        return 1
+    if args.flow not in bundle.flows:
+        known = ", ".join(sorted(bundle.flows))
+        print(f"--flow: there is no check-in called '{args.flow}'; choose one of: {known}", file=sys.stderr)
+        return 2
+    if args.text:
+        from skill import textmode
+
+        return textmode.run(args, bundle)
+    if not _exists("skill.voice_loop"):
+        print("Speaking and listening is not available in this installation; "
+              "use --text to type instead.", file=sys.stderr)
+        return 1
+    voice_loop = importlib.import_module("skill.voice_loop")
+    return int(voice_loop.run(args, bundle) or 0)
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code and never shows a traceback."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _setup_logging(args.verbose)
+        func = getattr(args, "func", None)
+        if func is not None:
+            return int(func(args) or 0)
+        return run_session(args)
+    except KeyboardInterrupt:
+        try:
+            print("\nOkay, stopping here. Take good care.", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        return 130
+    except SystemExit as exc:  # argparse and config report bad usage this way
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=True)
+        print(f"aftercare: unexpected error: {exc.__class__.__name__}: {exc} (run with -vv for details)",
+              file=sys.stderr)
+        return 1
