@@ -60,7 +60,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Tuned on tests/data/utterances.yaml; see README "Understanding answers".
-DEFAULT_THRESHOLD = 80.0
+DEFAULT_THRESHOLD = 82.0
 DEFAULT_MARGIN = 8.0
 DEFAULT_CONFIDENCE_FLOOR = 0.5
 _COMMAND_THRESHOLD = 90.0
@@ -104,6 +104,7 @@ HEDGES: tuple[tuple[str, ...], ...] = tuple(
         "i think so", "possibly", "might be", "could be", "hard to say",
         "not quite", "so so", "more or less", "i am not certain", "no idea",
         "who knows", "i wonder", "somewhat", "ish", "i hope so", "hopefully",
+        "i think", "i believe",
     )
 )
 # Idioms whose "no"/"not" does not negate the answer ("sure, why not").
@@ -118,7 +119,7 @@ _IDIOMS = {
 # comparison key (both sides), never from the polarity analysis.
 _STOPWORDS = frozenset(
     "i me my we us our you your am is are was were be been being feel feeling "
-    "feels felt it its this the a an very pretty quite just thanks thank "
+    "feels felt it its this the a an very pretty just thanks thank bit little slightly do does did "
     "both and but of so actually honestly totally why_not no_problem no_worries no_doubt".split()
 )
 # Politeness around a command that does not change it.
@@ -130,7 +131,7 @@ _POLITE_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
             "will you", "let us", "i want to", "we want to", "i would like to",
             "we would like to", "i would like you to", "i need you to", "just",
             "okay", "oh", "sorry", "now", "then", "so", "hey", "all right",
-            "right", "yeah", "and", "actually",
+            "right", "yeah", "and", "actually", "um",
         ),
         key=lambda p: -len(p),
     )
@@ -139,7 +140,9 @@ _POLITE_SUFFIXES: tuple[tuple[str, ...], ...] = tuple(
     tuple(p.split())
     for p in sorted(
         ("please", "now", "thanks", "thank you", "for me", "for us", "again", "then",
-         "okay", "a bit", "a little", "a little bit", "right now", "for now", "here"),
+         "okay", "a bit", "a little", "a little bit", "right now", "for now", "here",
+         "a sec", "a second", "a minute", "a moment", "for a moment", "for a second",
+         "for a minute", "for a bit", "a tick"),
         key=lambda p: -len(p),
     )
 )
@@ -185,15 +188,16 @@ class Analysis:
     hedged: bool
     key: str
     core_key: str
+    strong_negation: bool = False  # a negator outside any hedge ("I think I'm *not* okay")
 
     @property
     def polarity(self) -> tuple[bool, bool]:
         return (self.negated, self.hedged)
 
 
-def _key(words: Sequence[str]) -> str:
+def _key(words: Sequence[str], fallback: bool = True) -> str:
     content = [w for w in words if w not in _STOPWORDS]
-    return " ".join(content or words)
+    return " ".join(content or (words if fallback else ()))
 
 
 def analyze(text: str) -> Analysis:
@@ -221,7 +225,8 @@ def analyze(text: str) -> Analysis:
         negated=negated,
         hedged=hedged,
         key=_key(words),
-        core_key=_key(core) if core else "",
+        core_key=_key(core, fallback=False),
+        strong_negation=any(n and not h for n, h in zip(neg_mask, hedge_mask)),
     )
 
 
@@ -243,7 +248,12 @@ def _score(utterance_key: str, phrase_key: str) -> float:
     sort = fuzz.token_sort_ratio(utterance_key, phrase_key, processor=default_process)
     tset = fuzz.token_set_ratio(utterance_key, phrase_key, processor=default_process)
     lu, lp = len(utterance_key), len(phrase_key)
-    guard = 0.75 + 0.25 * min(1.0, lp / lu) if lp < lu else 0.9
+    if lp <= lu:
+        # The phrase inside a longer utterance: the rest may be anything.
+        guard = 0.75 + 0.25 * lp / lu
+    else:
+        # A fragment of a longer phrase ("okay" of "tell me it's okay").
+        guard = 0.6 + 0.4 * lu / lp
     return max(ratio, sort, tset * guard)
 
 
@@ -337,7 +347,8 @@ class Matcher:
                 a = _analyze_cached(str(phrase))
                 if not a.words:
                     continue
-                self._commands.append((name, a.words, a))
+                # Phrases are stripped of politeness the same way utterances are.
+                self._commands.append((name, _strip_polite(a.words), a))
                 if name == "stop" and (len(a.words) >= 2 or a.words[0] in ("stop", "quit")):
                     self._stop_anywhere.append(a.words)
         if not any(w == ("stop",) for w in self._stop_anywhere):
@@ -368,7 +379,7 @@ class Matcher:
         for name, pwords, pa in self._commands:
             if allowed is not None and name not in allowed and name not in SAFETY_COMMANDS:
                 continue
-            if pa.negated != a.negated:
+            if pa.polarity != a.polarity:
                 continue
             if stripped == pwords:
                 score = 100.0
@@ -423,9 +434,11 @@ class Matcher:
                 # What is being negated/hedged: "I wouldn't say I'm okay" -> "okay".
                 core = _score(a.core_key, pa.key) - _CORE_PENALTY
                 if affirmative:
-                    if a.hedged:
+                    if not a.strong_negation:
+                        # "I guess I'm okay", "I'm not sure I'm okay": unsure.
                         target = self.unsure_intent if self.unsure_intent in names else None
                     else:
+                        # "I wouldn't say I'm okay", "I think I'm not okay": the counterpart.
                         counterpart = self.affirmative.get(ph.intent)
                         target = counterpart if counterpart in names else None
                     offer(target, core)

@@ -1,0 +1,380 @@
+"""Tests for skill.matcher: the labelled utterance set plus focused rules.
+
+The labelled set (tests/data/utterances.yaml) is the tuning ground for the
+threshold and margin; the focused tests pin the safety rules (stop, safe
+word, negation, hedging) so a later tweak cannot quietly break them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skill.matcher import (
+    COMMAND_NAMES,
+    DEFAULT_AFFIRMATIVE,
+    CommandSpec,
+    Match,
+    Matcher,
+    VocabularyError,
+    analyze,
+    load_commands,
+    load_vocabulary,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS_FILE = ROOT / "dialogs" / "commands.yaml"
+VOCAB_FILE = ROOT / "dialogs" / "vocabulary.yaml"
+DATA_FILE = ROOT / "tests" / "data" / "utterances.yaml"
+
+COMMAND_PHRASES, COMMAND_SPECS = load_commands(COMMANDS_FILE)
+VOCAB = load_vocabulary(VOCAB_FILE)
+MATCHER = Matcher(COMMAND_PHRASES, affirmative=VOCAB.affirmative)
+
+
+def _bool_name(x):
+    return "yes" if x is True else "no" if x is False else x
+
+
+def node_intents(spec) -> dict[str, list[str]]:
+    """A case's intents: a list of vocabulary names, or a mapping of local intents."""
+    if isinstance(spec, dict):
+        return {_bool_name(k): list(v) for k, v in spec.items()}
+    return {_bool_name(n): VOCAB.intents[_bool_name(n)] for n in spec}
+
+
+def _cases():
+    doc = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    cases = doc["cases"]
+    return [
+        pytest.param(c, id=f"{i:03d}-{c['text'][:40]}-{_bool_name(c['expect'])}")
+        for i, c in enumerate(cases)
+    ]
+
+
+CASES = _cases()
+_MATCHERS: dict[str, Matcher] = {"red": MATCHER}
+
+
+def _matcher(safe_word: str) -> Matcher:
+    if safe_word not in _MATCHERS:
+        _MATCHERS[safe_word] = Matcher(COMMAND_PHRASES, safe_word=safe_word, affirmative=VOCAB.affirmative)
+    return _MATCHERS[safe_word]
+
+
+def verdict(m: Match) -> str:
+    if m.kind == "command":
+        return f"command:{m.name}"
+    if m.kind == "intent":
+        return str(m.name)
+    return m.kind
+
+
+# --------------------------------------------------------------------------
+# The labelled set
+# --------------------------------------------------------------------------
+
+
+def test_labelled_set_is_big_and_covers_the_brief():
+    doc = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
+    cases = doc["cases"]
+    assert len(cases) >= 250
+    expects = [str(_bool_name(c["expect"])) for c in cases]
+    assert sum(e == "unclear" for e in expects) >= 25
+    assert sum(e.startswith("command:") for e in expects) >= 40
+    qualified = [c for c in cases if analyze(c["text"]).negated or analyze(c["text"]).hedged]
+    assert len(qualified) >= 50
+    assert any("confidence" in c for c in cases)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_labelled_utterance(case):
+    intents = node_intents(case["intents"])
+    expect = str(_bool_name(case["expect"]))
+    m = _matcher(case.get("safe_word", "red")).match(
+        case["text"], intents, confidence=case.get("confidence", 1.0)
+    )
+    got = verdict(m)
+    if expect == "ambiguous-or-unclear":
+        assert m.kind in ("ambiguous", "unclear"), m
+    else:
+        assert got == expect, m
+    # Whatever the label, a negated or hedged utterance never yields an affirmative intent.
+    a = analyze(case["text"])
+    if (a.negated or a.hedged) and m.kind == "intent":
+        assert m.name not in VOCAB.affirmative, m
+
+
+# --------------------------------------------------------------------------
+# Focused rules
+# --------------------------------------------------------------------------
+
+FEEL = node_intents(["okay", "not_okay", "unsure", "support"])
+YES_NO = node_intents(["yes", "no"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["stop", "please stop", "stop now", "can we stop", "I want to stop", "Stop!",
+     "no no stop", "okay, stop it", "I'd really like to stop now", "stop please, I'm done"],
+)
+@pytest.mark.parametrize("confidence", [1.0, 0.1])
+def test_stop_is_biased_toward_safety(text, confidence):
+    for intents in (FEEL, YES_NO, {}):
+        assert MATCHER.match(text, intents, confidence=confidence) == Match("command", "stop", 100.0)
+
+
+def test_stop_and_safe_word_ignore_allowed_commands():
+    assert MATCHER.match("stop", FEEL, allowed_commands=()).name == "stop"
+    assert MATCHER.match("red", FEEL, allowed_commands=()).name == "safe_word"
+    assert MATCHER.match("pause", FEEL, allowed_commands=()).kind == "unclear"
+    assert MATCHER.match("pause", FEEL, allowed_commands={"pause"}).name == "pause"
+    assert MATCHER.match("slower", FEEL, allowed_commands={"pause"}).kind == "unclear"
+
+
+def test_safe_word_is_configurable_and_whole_word():
+    m = Matcher(COMMAND_PHRASES, safe_word="Blue Moon")
+    assert m.match("blue moon", FEEL).name == "safe_word"
+    assert m.match("uh, BLUE MOON!", FEEL).name == "safe_word"
+    assert m.match("blue", FEEL).name != "safe_word"
+    assert m.match("red", FEEL).kind == "unclear"
+    assert MATCHER.match("I feel bored", FEEL).name != "safe_word"  # 'red' inside a word
+    assert MATCHER.match("reddish", FEEL).name != "safe_word"
+
+
+def test_negated_stop_is_not_a_command():
+    assert MATCHER.match("I can't stop crying", FEEL) != Match("command", "stop", 100.0)
+    assert MATCHER.match("please don't stop", YES_NO).kind != "command"
+
+
+def test_other_commands_need_the_whole_utterance():
+    assert MATCHER.match("go back", FEEL).name == "back"
+    assert MATCHER.match("I want to go back to bed", FEEL).kind != "command"
+    assert MATCHER.match("help", FEEL).name == "help"
+    assert MATCHER.match("I need help", FEEL) == Match("intent", "support", 100.0)
+
+
+def test_a_nodes_exact_phrase_beats_a_non_safety_command():
+    ready = node_intents(["ready", "not_ready"])
+    assert MATCHER.match("we're ready", ready).name == "ready"
+    assert MATCHER.match("we're ready", YES_NO).name == "continue"
+    note = node_intents(["keep", "redo", "no"])
+    assert MATCHER.match("say it again", note).name == "redo"
+    assert MATCHER.match("say it again", YES_NO).name == "repeat"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not okay", "I'm not sure", "not really", "I don't think so", "no, I'm not fine",
+     "I wouldn't say I'm okay", "I'm okay... not really", "not feeling great",
+     "never okay", "I'm hardly fine", "barely okay", "nothing good", "maybe good",
+     "I guess I'm fine", "kind of okay", "sort of good", "probably okay", "yes... maybe"],
+)
+def test_negated_or_hedged_never_affirmative(text):
+    for names in (["okay", "not_okay", "unsure"], ["yes", "no"], ["okay"], ["yes"],
+                  ["ready", "not_ready"], ["keep", "redo"]):
+        m = MATCHER.match(text, node_intents(names))
+        assert not (m.kind == "intent" and m.name in DEFAULT_AFFIRMATIVE), (text, names, m)
+
+
+def test_negated_affirmative_goes_to_its_counterpart_or_unclear():
+    assert MATCHER.match("I wouldn't say I'm okay", FEEL).name == "not_okay"
+    assert MATCHER.match("I'm not ready", node_intents(["ready", "not_ready"])).name == "not_ready"
+    assert MATCHER.match("I wouldn't say I'm okay", node_intents(["okay", "support"])).kind == "unclear"
+
+
+def test_hedged_affirmative_goes_to_unsure_or_unclear():
+    assert MATCHER.match("I guess I'm okay", FEEL).name == "unsure"
+    assert MATCHER.match("I guess I'm okay", node_intents(["okay", "not_okay"])).kind == "unclear"
+
+
+def test_affirmative_list_is_configurable():
+    intents = {"fine": ["fine", "all good"], "bad": ["not fine"]}
+    plain = Matcher(COMMAND_PHRASES, affirmative={"fine": "bad"})
+    assert plain.match("I'm not all good", intents).name == "bad"
+    assert plain.match("all good", intents).name == "fine"
+
+
+def test_close_scores_are_ambiguous_with_alternatives():
+    intents = {"tea": ["a cup of tea"], "tee": ["a cup of tee"]}
+    m = MATCHER.match("a cup of tea please", intents)
+    assert m.kind in ("intent", "ambiguous")
+    m = MATCHER.match("cup", {"tea": ["cup of tea"], "coffee": ["cup of coffee"]})
+    assert m.kind in ("ambiguous", "unclear")
+    if m.kind == "ambiguous":
+        assert set(m.alternatives) == {"tea", "coffee"}
+        assert m.name is None
+
+
+def test_threshold_and_margin_are_parameters():
+    strict = Matcher(COMMAND_PHRASES, threshold=99.5)
+    assert strict.match("pretty good thanks mate", FEEL).kind == "unclear"
+    assert strict.match("pretty good", FEEL).name == "okay"
+    lenient = Matcher(COMMAND_PHRASES, margin=0.0)
+    assert lenient.match("I'm okay", FEEL).kind == "intent"
+
+
+def test_confidence_floor_is_a_parameter():
+    m = Matcher(COMMAND_PHRASES, confidence_floor=0.9)
+    assert m.match("yes", YES_NO, confidence=0.8).kind == "unclear"
+    assert m.match("stop", YES_NO, confidence=0.8).name == "stop"
+
+
+def test_accepts_plain_dicts_and_tuples():
+    m = Matcher({"stop": ("stop",), "pause": ["pause", "hold on"]})
+    assert m.match("hold on", {"yes": ("yes",)}).name == "pause"
+    assert m.match("yes", {"yes": ("yes",)}).name == "yes"
+    assert m.match("stop", {}).name == "stop"
+
+
+def test_match_is_frozen_and_hashable():
+    m = MATCHER.match("yes", YES_NO)
+    assert hash(m) == hash(Match("intent", "yes", 100.0))
+    with pytest.raises(AttributeError):
+        m.kind = "x"  # type: ignore[misc]
+
+
+@given(st.text(max_size=200), st.floats(min_value=0, max_value=1))
+@settings(max_examples=200, deadline=None)
+def test_any_text_gives_a_valid_match(text, confidence):
+    m = MATCHER.match(text, FEEL, confidence=confidence)
+    assert m.kind in ("command", "intent", "unclear", "ambiguous")
+    assert 0.0 <= m.score <= 100.0
+    if m.kind == "command":
+        assert m.name in COMMAND_NAMES
+    elif m.kind == "intent":
+        assert m.name in FEEL
+    else:
+        assert m.name is None
+
+
+AFFIRMATIVE_WORDS = sorted(
+    {p for name in ("okay", "yes", "ready", "keep") for p in VOCAB.intents[name]}
+)
+TEMPLATES = [
+    "i am not {x}", "not really {x}", "i do not think i am {x}", "i'm not {x}",
+    "{x}? not really", "not {x}", "i wouldn't say {x}", "never {x}", "maybe {x}",
+    "i guess {x}", "kind of {x}", "not sure {x}", "{x}, i don't know", "no, not {x}",
+    "i don't feel {x}", "i'm not sure i'm {x}", "probably {x}", "i can't say {x}",
+    "{x} i suppose", "hardly {x}",
+]
+
+
+@given(
+    st.sampled_from(TEMPLATES),
+    st.sampled_from(AFFIRMATIVE_WORDS),
+    st.sampled_from(["", "um ", "well, ", "honestly "]),
+    st.sampled_from(["", ".", "...", "?", "!"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_negated_or_hedged_templates_never_match_affirmative(template, word, lead, trail):
+    text = lead + template.format(x=word) + trail
+    for names in (["okay", "not_okay", "unsure", "support"], ["yes", "no"],
+                  ["ready", "not_ready", "unsure"], ["keep", "redo", "no"], ["okay", "yes"]):
+        m = MATCHER.match(text, node_intents(names))
+        assert not (m.kind == "intent" and m.name in VOCAB.affirmative), (text, names, m)
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def test_shipped_commands_file():
+    assert set(COMMAND_PHRASES) == set(COMMAND_NAMES) - {"safe_word"}
+    assert COMMAND_SPECS["pause"].seconds == 300
+    assert all(isinstance(s, CommandSpec) and s.reply for s in COMMAND_SPECS.values())
+    assert "stop" in COMMAND_PHRASES["stop"]
+
+
+def test_shipped_vocabulary_file():
+    for name in ("yes", "no", "okay", "not_okay", "unsure", "support", "keep", "redo", "ready", "not_ready"):
+        assert 15 <= len(VOCAB.intents[name]) <= 50, name
+    assert VOCAB.affirmative == dict(DEFAULT_AFFIRMATIVE)
+
+
+def test_affirmative_phrases_are_plain():
+    # A negated/hedged phrase in an affirmative intent could never match; it would be a mistake.
+    for name in VOCAB.affirmative:
+        for phrase in VOCAB.intents[name]:
+            a = analyze(phrase)
+            assert not (a.negated or a.hedged), (name, phrase)
+
+
+def test_every_vocabulary_phrase_matches_its_own_intent_alone():
+    for name, phrases in VOCAB.intents.items():
+        for phrase in phrases:
+            m = MATCHER.match(phrase, {name: phrases})
+            if m.kind == "command":
+                continue  # e.g. "say it again" outside a readback node is "repeat"
+            assert (m.kind, m.name) == ("intent", name), (phrase, m)
+
+
+def test_loaders_accept_plain_dicts():
+    phrases, specs = load_commands({"version": 1, "commands": {"stop": {"phrases": ["stop"]},
+                                                               "pause": ["pause"]}})
+    assert phrases == {"stop": ["stop"], "pause": ["pause"]}
+    assert specs["pause"].seconds == 300 and specs["stop"].seconds is None
+    phrases, _ = load_commands({"skip": {"phrases": "skip", "reply": "Sure."}})
+    assert phrases == {"skip": ["skip"]}
+    vocab = load_vocabulary({True: ["yes"], "intents": {True: ["yes"], False: ["no"]},
+                             "affirmative": [True]})
+    assert vocab.intents == {"yes": ["yes"], "no": ["no"]}
+    assert vocab.affirmative == {"yes": "no"}
+    vocab = load_vocabulary({"intents": {"fine": ["fine"]}, "affirmative": {"fine": None}})
+    assert vocab.affirmative == {"fine": None}
+
+
+@pytest.mark.parametrize(
+    "doc, fragment",
+    [
+        ({"version": 2, "commands": {}}, "version"),
+        ({"version": 1}, "commands"),
+        ({"commands": {"dance": ["dance"]}}, "unknown command 'dance'"),
+        ({"commands": {"stop": {"phrases": []}}}, "non-empty list"),
+        ({"commands": {"stop": {"phrases": ["  ...  "]}}}, "empty"),
+        ({"commands": {"pause": {"phrases": ["p"], "seconds": -1}}}, "seconds"),
+        ({"commands": {"stop": 5}}, "phrases"),
+    ],
+)
+def test_bad_commands_give_one_clear_line(doc, fragment):
+    with pytest.raises(VocabularyError) as info:
+        load_commands(doc)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_files_give_one_clear_line(tmp_path):
+    bad = tmp_path / "vocabulary.yaml"
+    bad.write_text("version: 1\nintents:\n  yes: [unclosed\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"vocabulary.yaml:\d+:\d+: YAML syntax error"):
+        load_vocabulary(bad)
+    with pytest.raises(VocabularyError, match="file not found"):
+        load_commands(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match="expected a mapping"):
+        load_vocabulary(tmp_path / "list.yaml")
+    with pytest.raises(VocabularyError, match="intents"):
+        load_vocabulary({"version": 1})
+    with pytest.raises(VocabularyError, match="affirmative"):
+        load_vocabulary({"intents": {"a": ["a"]}, "affirmative": "a"})
+
+
+def test_match_time_is_small_report_only(capsys):
+    """Measure (never assert) the time per match; the number goes in the report."""
+    texts = ["I'm okay", "not feeling great", "what's the weather like", "could you say that again",
+             "I guess I'm a bit upset", "yes please"]
+    MATCHER.match("warm up", FEEL)
+    start = time.perf_counter()
+    n = 0
+    for i in range(50):
+        for t in texts:
+            MATCHER.match(f"{t} {i}", FEEL)  # defeat the analysis cache
+            n += 1
+    per_ms = (time.perf_counter() - start) / n * 1000
+    with capsys.disabled():
+        print(f"\n[matcher] {per_ms:.3f} ms per uncached match over {n} matches")
