@@ -89,11 +89,16 @@ _UNSURE = "unsure"
 NEGATORS = frozenset(
     "not no never nothing none nobody nope nah hardly barely neither nor nowhere".split()
 )
-# Multi-word negations that contain no negator word.
+# Multi-word negations that contain no negator word ("could be better" is
+# not a hedged "better").
 _NEGATION_PHRASES = (
     ("far", "from"),
     ("anything", "but"),
     ("less", "than"),
+    ("could", "be", "better"),
+    ("could", "have", "been", "better"),
+    ("been", "better"),
+    ("seen", "better", "days"),
 )
 HEDGES: tuple[tuple[str, ...], ...] = tuple(
     tuple(h.split())
@@ -216,6 +221,7 @@ def analyze(text: str) -> Analysis:
         while pos >= 0:
             for j in range(pos, pos + len(phrase)):
                 neg_mask[j] = True
+                hedge_mask[j] = False  # "could be better" is a plain negative
             pos = _find(words, phrase, pos + 1)
     hedged = any(hedge_mask)
     negated = any(neg_mask)
