@@ -99,6 +99,9 @@ _NEGATION_PHRASES = (
     ("could", "have", "been", "better"),
     ("been", "better"),
     ("seen", "better", "days"),
+    ("wish",),  # "I wish I was okay"
+    ("used", "to", "be"),  # "I used to be happy"
+    ("used", "to", "feel"),
 )
 HEDGES: tuple[tuple[str, ...], ...] = tuple(
     tuple(h.split())
@@ -110,6 +113,10 @@ HEDGES: tuple[tuple[str, ...], ...] = tuple(
         "not quite", "so so", "more or less", "i am not certain", "no idea",
         "who knows", "i wonder", "somewhat", "ish", "i hope so", "hopefully",
         "i think", "i believe",
+        # Wanting, trying or expecting to be fine is not being fine now.
+        "want to be", "wanted to be", "trying to be", "try to be", "pretending",
+        "pretend", "should be", "will be", "going to be", "supposed to be",
+        "ought to be", "mostly", "fairly", "reasonably", "partly", "almost", "nearly",
     )
 )
 # Idioms whose "no"/"not" does not negate the answer ("sure, why not").
