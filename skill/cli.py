@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="*", metavar="FILE",
                        help="files to check (default: every dialogs/*.yaml)")
+    check.add_argument("--dialogs", default=argparse.SUPPRESS, metavar="DIR",
+                       help="folder whose vocabulary, commands and flows the files may use "
+                            "(default: the project's dialogs/)")
     check.set_defaults(func=cmd_check)
     for module in SUBCOMMAND_MODULES:
         if _exists(module):
