@@ -120,16 +120,23 @@ def resolve_device(spec: str | int | None, kind: str, devices: list[Device]) -> 
                      "give the number or a longer name")
 
 
+def lowpass_taps(src: int, dst: int, ntaps: int = 63) -> np.ndarray:
+    """A windowed-sinc low-pass FIR at 0.45 x the target rate (anti-aliasing
+    for downsampling; numpy only, no scipy)."""
+    cutoff = 0.45 * dst / src  # cycles per input sample
+    n = np.arange(ntaps) - (ntaps - 1) / 2
+    taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hamming(ntaps)
+    return (taps / taps.sum()).astype(np.float32)
+
+
 def resample(samples: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """One-shot resampling of int16 mono (linear, with a boxcar anti-alias
-    filter when going down). Good enough for speech and chimes."""
+    """One-shot resampling of int16 mono (linear interpolation, after a
+    low-pass filter when going down). Good enough for speech and chimes."""
     if src == dst or len(samples) == 0:
         return samples
     x = samples.astype(np.float32)
     if dst < src:
-        width = int(round(src / dst))
-        if width > 1:
-            x = np.convolve(x, np.ones(width, dtype=np.float32) / width, mode="same")
+        x = np.convolve(x, lowpass_taps(src, dst), mode="same")
     n_out = int(round(len(x) * dst / src))
     pos = np.arange(n_out) * (src / dst)
     y = np.interp(pos, np.arange(len(x)), x)
@@ -143,8 +150,9 @@ class StreamResampler:
     def __init__(self, src: int, dst: int = RECOGNIZER_RATE) -> None:
         self.src, self.dst = int(src), int(dst)
         self.step = self.src / self.dst
-        self.width = max(1, int(round(self.src / self.dst))) if self.dst < self.src else 1
-        self._hist = np.zeros(self.width - 1, dtype=np.float32)
+        self._taps = lowpass_taps(self.src, self.dst) if self.dst < self.src else None
+        self._hist = np.zeros(0 if self._taps is None else len(self._taps) - 1, dtype=np.float32)
+        self._primed = False
         self._buf = np.zeros(0, dtype=np.float32)
         self._pos = 0.0
 
@@ -152,11 +160,13 @@ class StreamResampler:
         if self.src == self.dst:
             return block.astype(np.int16)
         x = block.astype(np.float32)
-        if self.width > 1:
+        if self._taps is not None:
             padded = np.concatenate([self._hist, x])
-            kernel = np.ones(self.width, dtype=np.float32) / self.width
-            filt = np.convolve(padded, kernel, mode="valid")
-            self._hist = padded[-(self.width - 1):]
+            filt = np.convolve(padded, self._taps, mode="valid")
+            self._hist = padded[-(len(self._taps) - 1):]
+            if not self._primed:  # align with the one-shot filter's delay
+                filt = filt[(len(self._taps) - 1) // 2:]
+                self._primed = True
             x = filt
         buf = np.concatenate([self._buf, x])
         last = len(buf) - 1
@@ -213,7 +223,10 @@ class MicStream:
     its place and retry.
     """
 
-    STALL_SECONDS = 1.5
+    STALL_SECONDS = 2.5
+    #: Some servers take a while to deliver the first block (a PulseAudio
+    #: null sink renders in 2 s chunks until a client asks for less).
+    FIRST_BLOCK_SECONDS = 6.0
 
     def __init__(self, sd, device: int | None = None, block_seconds: float = BLOCK_SECONDS):
         self.sd = sd
@@ -224,6 +237,7 @@ class MicStream:
         self._resampler: StreamResampler | None = None
         self._last_block = 0.0
         self._error: str | None = None
+        self._got_block = False
         self.rate = RECOGNIZER_RATE
 
     def open(self) -> None:
@@ -243,6 +257,7 @@ class MicStream:
         self._error = None
         self.rate = rate
         self._last_block = time.monotonic()
+        self._got_block = False
         log.info("microphone open at %d Hz", rate)
 
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -261,13 +276,15 @@ class MicStream:
             self._check_alive()
             return None
         self._last_block = time.monotonic()
+        self._got_block = True
         return self._resampler.process(block).tobytes()
 
     def _check_alive(self) -> None:
         stream = self._stream
         if stream is None:
             raise MicLost("the microphone is not open")
-        stalled = time.monotonic() - self._last_block > self.STALL_SECONDS
+        limit = self.STALL_SECONDS if self._got_block else self.FIRST_BLOCK_SECONDS
+        stalled = time.monotonic() - self._last_block > limit
         if self._error or not stream.active or stalled:
             raise MicLost("the microphone stopped sending sound")
 

@@ -32,5 +32,7 @@ def chime(rate: int = CHIME_RATE, volume: float = 0.7, base: float = 660.0) -> n
     out[:len(first)] += first
     out[offset:offset + len(second)] += second
     out /= np.max(np.abs(out))
+    fade = int(0.03 * rate)
+    out[-fade:] *= np.linspace(1.0, 0.0, fade)  # end on silence: no click
     # Soft: peak at a quarter of full scale before the user's volume.
     return np.round(out * 0.25 * float(volume) * 32767).astype(np.int16)

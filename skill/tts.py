@@ -113,7 +113,7 @@ def apply_volume(samples: np.ndarray, volume: float) -> np.ndarray:
     """Scale int16 samples by a 0..1 gain (done here, not in espeak, so the
     chime and speech share one volume and Adjust takes effect at once)."""
     scaled = samples.astype(np.float32) * float(volume)
-    return np.clip(scaled, -32768, 32767).astype(np.int16)
+    return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
 
 
 def join_with_pauses(parts: list[np.ndarray], rate: int, pause: float) -> np.ndarray:

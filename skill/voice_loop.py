@@ -1,0 +1,680 @@
+"""The hands-free loop: the pure engine driven by a real microphone and speaker.
+
+Each engine action becomes sound or listening, and what happens becomes the
+next event:
+
+- ``Say``: synthesize in memory, play it; half-duplex, so the microphone is
+  only heard for the barge-in words (stop / pause / the safe word), which cut
+  the speech off at once and go to the engine.
+- ``Listen``: a chime, then the recognizer with the turn's phrases; the
+  no-input timer starts when the assistant stops speaking and restarts while
+  someone is mid-utterance. A rejected result is sent as ``Heard("", 0.0)``.
+- ``Wait``: quiet listening until a phrase or ``Timeout``.
+- ``SaveNote``/``DeleteNote``: the notes store. ``End``: exit code 0.
+
+Slow loads (the recognizer) happen in a thread while the greeting plays, so
+the first words come quickly. Faults degrade gently: no speech engine ->
+printed prompts; microphone gone -> say so, keep the place, retry, resume;
+recognizer broken -> typed answers at a terminal, else a kind goodbye.
+
+:class:`VoiceSession` holds the loop and takes its devices as arguments, so
+unit tests drive it with fakes; :func:`run` wires the real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import random
+import select
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from skill import offline, tts
+from skill.audio import AudioError, MicLost
+from skill.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
+                            NoteFailed, NoteSaved, SaveNote, Say, SessionContext, Silence,
+                            Timeout, Wait)
+from skill.recognizer import RecognizerError
+
+log = logging.getLogger(__name__)
+
+MIC_RETRY_SECONDS = 2.0
+BARGE_COMMANDS = ("stop", "pause")
+ECHO_MIN_WORDS = 3
+
+SPEECH_UNAVAILABLE = "(I can't speak aloud here, so I'll show my words instead.)"
+MIC_LOST = "I can't hear the microphone any more. I'll keep our place and wait for it to come back."
+MIC_BACK = "I can hear you again."
+HEARING_FAILED_TEXT = ("(I can't understand speech just now. You can type your answers here instead, "
+                       "then press Enter.)")
+HEARING_FAILED_END = ("I'm sorry, I can't listen properly just now, so let's stop here. "
+                      "Take good care of yourselves.")
+
+
+class _Ended(Exception):
+    """Internal: the session is over (``End`` or a kind stop after a fault)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+# --------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c.lower() if c.isalnum() or c in "' " else " " for c in text).split()
+
+
+def is_echo(heard: str, spoken: str, min_words: int = ECHO_MIN_WORDS) -> bool:
+    """True when ``heard`` is just a run of the prompt's own words (the
+    speaker leaking into the microphone), not an answer. Short answers that
+    happen to appear in the prompt ("yes") are never treated as echo."""
+    h, s = _words(heard), _words(spoken)
+    if len(h) < min_words or len(h) > len(s):
+        return False
+    return any(s[i:i + len(h)] == h for i in range(len(s) - len(h) + 1))
+
+
+def barge_phrases(bundle: Any, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
+    """The tiny grammar heard while speaking: stop and pause phrases and the safe word."""
+    out: list[str] = []
+    for name in BARGE_COMMANDS:
+        command = getattr(bundle, "commands", {}).get(name)
+        for phrase in getattr(command, "phrases", ()) or ((name,) if command is None else ()):
+            out.append(normalize(phrase))
+    if safe_word:
+        out.append(normalize(safe_word))
+    seen: dict[str, None] = {p: None for p in out if p}
+    return tuple(seen)
+
+
+def barge_allowed(text: str, spoken: str, safe_word: str) -> bool:
+    """A barge-in word that the prompt itself contains may be our own echo;
+    the safe word always counts."""
+    words = _words(text)
+    if safe_word and _words(safe_word) and words == _words(safe_word):
+        return True
+    return not is_echo(text, spoken, min_words=1)
+
+
+# --------------------------------------------------------------------------
+# The session
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Devices:
+    """The session's seams: real in :func:`run`, fakes in unit tests."""
+
+    synth: Callable[[str, tts.VoiceSettings], tts.Speech] | None  # None: print instead
+    player: Any | None  # audio.Player-like: play/stop/busy/ended_at
+    mic: Any  # audio.MicStream-like: open/read/close
+    recognizer: Callable[[], Any]  # returns the Recognizer (may block while loading)
+    chime: Callable[[float], Any] | None = None  # volume -> samples at chime rate
+    chime_rate: int = 22050
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    say_line: Callable[[str], None] = print  # captions/fallback text (stdout)
+    notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+    typed: Callable[[float], str | None] | None = None  # text fallback: timeout -> line|None
+
+
+class VoiceSession:
+    """Runs one engine session over :class:`Devices`."""
+
+    def __init__(self, engine: Any, devices: Devices, settings: tts.VoiceSettings,
+                 events: Any = None, notes: Any = None, safe_word: str = "red",
+                 barge: Sequence[str] = (), chime: bool = True,
+                 confidence_floor: float = 0.0) -> None:
+        self.engine = engine
+        self.dev = devices
+        self.settings = settings
+        self.events = events
+        self.notes = notes
+        self.safe_word = safe_word
+        self.barge = tuple(barge)
+        self.chime_on = chime and devices.chime is not None
+        self.floor = confidence_floor
+        self.node: str | None = None
+        self.speech_end = devices.clock()
+        self.last_spoken = ""
+        self.last_prompt: Say | None = None
+        self.speaking_ok = devices.synth is not None and devices.player is not None
+        self.told_no_speech = False
+        self.mic_ok = True
+        self.mic_lost_pending = False
+        self.hearing = "voice"  # voice | text
+        self.barge_ins = 0
+        self.mic_losses = 0
+
+    # ---- main loop ----------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            actions = self.engine.start()
+            while True:
+                event = self._perform(actions)
+                if event is None:  # the engine left us nothing to wait for
+                    log.warning("engine returned no Listen/Wait/End; treating as silence")
+                    event = Silence()
+                actions = self.engine.handle(event)
+                self._log_event(event)
+        except _Ended as end:
+            return end.code
+
+    def _perform(self, actions: Sequence[Action]) -> Event | None:
+        for action in actions:
+            self._log(action)
+            event = self._do(action)
+            if event is not None:
+                return event
+        return None
+
+    def _do(self, action: Action) -> Event | None:
+        if isinstance(action, EnterNode):
+            self.node = action.node
+            return None
+        if isinstance(action, Say):
+            if action.purpose in ("prompt", "reprompt"):
+                self.last_prompt = action
+            return self.speak(action.text)
+        if isinstance(action, Listen):
+            return self.listen(action.phrases, action.free_form, action.timeout, waiting=False)
+        if isinstance(action, Wait):
+            return self.listen(action.phrases, False, action.seconds, waiting=True)
+        if isinstance(action, SaveNote):
+            return self.save_note(action)
+        if isinstance(action, DeleteNote):
+            self.delete_note()
+            return None
+        if isinstance(action, Adjust):
+            self.settings = tts.adjust(self.settings, action.what, action.step)
+            log.info("delivery now rate=%d volume=%.2f", self.settings.rate, self.settings.volume)
+            return None
+        if isinstance(action, End):
+            raise _Ended(0)
+        log.warning("ignoring unknown action %r", type(action).__name__)
+        return None
+
+    # ---- event log ----------------------------------------------------------
+
+    def _log(self, action: Action) -> None:
+        if self.events is not None:
+            self.events.action(action)
+
+    def _log_event(self, event: Event) -> None:
+        if self.events is None:
+            return
+        if isinstance(event, Heard):
+            self.events.heard(event.text, getattr(self.engine, "last_match", None), self.node)
+        elif isinstance(event, Silence):
+            self.events.silence(self.node)
+        elif isinstance(event, (NoteSaved, NoteFailed)):
+            self.events.note_result(isinstance(event, NoteSaved))
+
+    def _write(self, record: dict) -> None:
+        if self.events is not None:
+            self.events.write(record)
+
+    # ---- speaking -------------------------------------------------------------
+
+    def _fallback_to_print(self, why: str) -> None:
+        self.speaking_ok = False
+        log.warning("speech output unavailable: %s", why)
+        if not self.told_no_speech:
+            self.told_no_speech = True
+            self.dev.notice(SPEECH_UNAVAILABLE)
+
+    def _play(self, samples, rate) -> bool:
+        try:
+            self.dev.player.play(samples, rate)
+            return True
+        except AudioError as exc:
+            self._fallback_to_print(str(exc))
+            return False
+
+    def speak(self, text: str, barge: bool = True) -> Event | None:
+        """Say ``text``; returns a Heard event when a barge-in word cut it off."""
+        self.last_spoken = text
+        speech = None
+        if self.speaking_ok:
+            try:
+                speech = self.dev.synth(text, self.settings)
+            except Exception as exc:  # TtsError, or the engine breaking mid-session
+                self._fallback_to_print(f"{type(exc).__name__}: {exc}")
+        if speech is None or not self._play(speech.samples, speech.rate):
+            self.dev.say_line(text)
+            self.speech_end = self.dev.clock()
+            return None
+        heard = self._during_playback(text if barge else None)
+        self.speech_end = self.dev.player.ended_at if heard is None else self.dev.clock()
+        return heard
+
+    def _during_playback(self, spoken: str | None) -> Event | None:
+        """Wait for playback to end, hearing only the barge-in words."""
+        rec = None
+        if spoken is not None and self.barge and self.mic_ok and self.hearing == "voice":
+            rec = self._recognizer(wait=False)
+            if rec is not None:
+                rec.start(list(self.barge))
+        while self.dev.player.busy:
+            if not self.mic_ok or self.hearing != "voice":
+                self.dev.sleep(0.05)
+                continue
+            try:
+                block = self.dev.mic.read(0.05)
+            except MicLost as exc:
+                log.warning("microphone lost while speaking: %s", exc)
+                self.mic_ok = False
+                self.mic_lost_pending = True
+                continue
+            if block is None or rec is None:
+                continue
+            try:
+                result = rec.feed(block)
+            except Exception as exc:
+                log.warning("barge-in recognizer failed: %s", exc)
+                rec = None
+                continue
+            if result is None or not result.text or result.confidence < self.floor:
+                continue
+            if not barge_allowed(result.text, spoken or "", self.safe_word):
+                log.info("ignored a barge-in word that the prompt itself contains")
+                rec.start(list(self.barge))
+                continue
+            self.dev.player.stop()
+            self.barge_ins += 1
+            self._write({"event": "barge_in", "node": self.node})
+            log.info("barge-in: speech interrupted")
+            return Heard(result.text, result.confidence)
+        return None
+
+    def _chime(self) -> None:
+        if not (self.chime_on and self.speaking_ok):
+            return
+        samples = self.dev.chime(self.settings.volume)
+        if not self._play(samples, self.dev.chime_rate):
+            return
+        while self.dev.player.busy:
+            if self.mic_ok:
+                try:
+                    self.dev.mic.read(0.05)  # gated: the chime is not an answer
+                except MicLost:
+                    self.mic_ok = False
+                    self.mic_lost_pending = True
+            else:
+                self.dev.sleep(0.05)
+        self.speech_end = self.dev.player.ended_at
+
+    # ---- listening ------------------------------------------------------------
+
+    _loaded: Any = None
+
+    def _recognizer(self, wait: bool = True) -> Any | None:
+        if self._loaded is None:
+            getter = self.dev.recognizer
+            future = getattr(getter, "future", None)
+            if not wait and future is not None and not future.done():
+                return None
+            self._loaded = getter()
+        return self._loaded
+
+    def listen(self, phrases: Sequence[str], free_form: bool, timeout: float,
+               waiting: bool) -> Event:
+        """One turn: Heard, Silence (Listen) or Timeout (Wait)."""
+        while True:
+            if self.hearing == "text":
+                return self._typed(timeout, waiting)
+            if not self.mic_ok or self.mic_lost_pending:
+                heard = self._recover_mic()
+                if heard is not None:
+                    return heard
+                continue
+            if not waiting:
+                self._chime()
+            try:
+                rec = self._recognizer()
+                rec.start(None if free_form else list(phrases))
+            except Exception as exc:
+                self._hearing_failed(exc)
+                continue
+            result = self._hear(rec, phrases, free_form, timeout, waiting)
+            if result is not None:
+                return result
+
+    def _hear(self, rec: Any, phrases: Sequence[str], free_form: bool, timeout: float,
+              waiting: bool) -> Event | None:
+        clock = self.dev.clock
+        deadline = max(self.speech_end, clock()) + timeout
+        while True:
+            try:
+                block = self.dev.mic.read(0.2)
+            except MicLost as exc:
+                log.warning("microphone lost: %s", exc)
+                self.mic_ok = False
+                self.mic_lost_pending = True
+                return None
+            now = clock()
+            if block:
+                try:
+                    result = rec.feed(block)
+                    busy = bool(rec.partial()) or bool(getattr(rec, "in_speech", False))
+                except Exception as exc:
+                    self._hearing_failed(exc)
+                    return None
+                if result is not None:
+                    event = self._judge(result, waiting)
+                    if event is not None:
+                        return event
+                    rec.start(None if free_form else list(phrases))
+                    continue
+                if busy:
+                    deadline = max(deadline, now + timeout)
+            if now >= deadline:
+                try:
+                    result = rec.flush()
+                except Exception as exc:
+                    self._hearing_failed(exc)
+                    return None
+                if result is not None and result.text:
+                    event = self._judge(result, waiting)
+                    if event is not None:
+                        return event
+                return Timeout() if waiting else Silence()
+
+    def _judge(self, result: Any, waiting: bool) -> Event | None:
+        """A final result -> the event to send, or None to keep listening."""
+        text = (result.text or "").strip()
+        if not text:
+            if waiting:
+                return None  # noise during a pause is not a question to answer
+            log.info("heard speech but rejected it (outside the phrases)")
+            return Heard("", 0.0)
+        if is_echo(text, self.last_spoken):
+            log.info("ignored a transcript that echoes the prompt")
+            return None
+        log.info("heard %d words", len(text.split()))
+        return Heard(text, float(result.confidence))
+
+    # ---- faults ---------------------------------------------------------------
+
+    def _recover_mic(self) -> Event | None:
+        """Say the microphone is gone, keep our place, retry until it is back,
+        then ask the current question again (a barge-in then is returned)."""
+        self.mic_losses += 1
+        self.mic_lost_pending = False
+        try:
+            self.dev.mic.close()
+        except Exception:
+            pass
+        self._write({"event": "mic", "state": "lost", "node": self.node})
+        self.dev.notice(MIC_LOST)
+        if self.speaking_ok:
+            self.speak(MIC_LOST, barge=False)
+        while True:
+            self.dev.sleep(MIC_RETRY_SECONDS)
+            try:
+                self.dev.mic.open()
+                break
+            except MicLost as exc:
+                log.info("microphone still missing: %s", exc)
+        self.mic_ok = True
+        self._write({"event": "mic", "state": "back", "node": self.node})
+        self.dev.notice(MIC_BACK)
+        again = MIC_BACK + (" " + self.last_prompt.text if self.last_prompt else "")
+        return self.speak(again)
+
+    def _hearing_failed(self, exc: Exception) -> None:
+        log.error("recognizer failed: %s", exc)
+        if self.dev.typed is not None:
+            self.hearing = "text"
+            self.dev.notice(HEARING_FAILED_TEXT)
+            if self.last_prompt is not None:
+                self.dev.say_line(self.last_prompt.text)
+            return
+        self.speak(HEARING_FAILED_END, barge=False)
+        self._write({"event": "end", "reason": "error"})
+        raise _Ended(1)
+
+    def _typed(self, timeout: float, waiting: bool) -> Event:
+        line = self.dev.typed(timeout)
+        if line is None:
+            return Timeout() if waiting else Silence()
+        return Heard(line.strip(), 1.0)
+
+    # ---- notes ----------------------------------------------------------------
+
+    def save_note(self, action: SaveNote) -> Event:
+        if self.notes is None:
+            return NoteFailed("notes are turned off")
+        try:
+            return NoteSaved(self.notes.add(action.text) or "")
+        except Exception as exc:  # NotesError: one line, never fatal
+            log.warning("could not keep the note: %s", exc)
+            return NoteFailed(str(exc))
+
+    def delete_note(self) -> None:
+        if self.notes is None:
+            return
+        try:
+            self.notes.delete_last()
+        except Exception as exc:
+            log.warning("could not forget the note: %s", exc)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Voice, device and recognizer options (defaults None: config fills them)."""
+    g = parser.add_argument_group("voice and sound")
+    g.add_argument("--voice", default=None, help="speaking voice: id, language or part of the "
+                   "name (see --list-voices)")
+    g.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute "
+                   f"(default: a calm pace for the setting, about {tts.DEFAULT_RATE})")
+    g.add_argument("--volume", type=float, default=None,
+                   help=f"speaking volume 0.15-1.0 (default: soft, {tts.DEFAULT_VOLUME})")
+    g.add_argument("--list-voices", action="store_true", help="list the voices and exit")
+    g.add_argument("--no-chime", dest="chime", action="store_false", default=True,
+                   help="no soft chime before listening")
+    g.add_argument("--list-devices", action="store_true", help="list sound devices and exit")
+    g.add_argument("--input-device", default=None, metavar="N|NAME",
+                   help="microphone: number or part of the name (see --list-devices)")
+    g.add_argument("--output-device", default=None, metavar="N|NAME",
+                   help="speaker: number or part of the name (see --list-devices)")
+    g.add_argument("--backend", default=None, choices=("auto", "vosk", "pocketsphinx"),
+                   help="speech recognizer (default: auto)")
+    g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
+    g.add_argument("--endpoint-silence", type=float, default=None, metavar="SECONDS",
+                   help="quiet that ends an answer (default: about a second)")
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class _LazyRecognizer:
+    """Loads the recognizer in a thread; calling it waits for the result."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recognizer")
+        self.future = self._pool.submit(factory)
+
+    def __call__(self) -> Any:
+        return self.future.result()
+
+
+def _typed_line(timeout: float) -> str | None:
+    """A line typed at the terminal within ``timeout`` seconds, else None."""
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], timeout)
+    except (OSError, ValueError):
+        return None
+    if not ready:
+        return None
+    line = sys.stdin.readline()
+    return line if line else None
+
+
+def _list_voices() -> int:
+    try:
+        synth = tts.shared_synth()
+        print(tts.format_voices(synth.voices()))
+        return 0
+    except tts.TtsError as exc:
+        _err(f"aftercare: {exc}")
+        return 1
+
+
+def _list_devices() -> int:
+    from skill import audio
+    try:
+        sd = audio.load_sounddevice()
+        default = list(sd.default.device)
+        print(audio.format_devices(audio.query_devices(sd), default[0], default[1]))
+        return 0
+    except AudioError as exc:
+        _err(f"aftercare: {exc}")
+        return 1
+
+
+def _open_events(args: argparse.Namespace):
+    existing = getattr(args, "event_log", None)
+    if existing is not None:
+        return existing, None
+    target = getattr(args, "events", None)
+    if not target:
+        return None, None
+    from skill.eventlog import EventLog
+    if target == "-":
+        return EventLog(sys.stdout), None
+    handle = open(target, "a", encoding="utf-8", buffering=1)
+    return EventLog(handle), handle
+
+
+def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
+    last: list[str] = []
+    if notes is not None:
+        try:
+            last = list(notes.last_session_notes())
+        except Exception as exc:
+            log.warning("could not read earlier notes: %s", exc)
+    names = getattr(args, "names", None) or []
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    return SessionContext(names=list(names), setting=getattr(args, "setting", None) or "sofa",
+                          safe_word=getattr(args, "safe_word", None) or "red",
+                          notes_enabled=bool(getattr(args, "notes_enabled", True)),
+                          last_notes=last)
+
+
+def run(args: argparse.Namespace, bundle: Any) -> int:
+    """Run one hands-free session. Returns the exit code (0 when it ended normally)."""
+    if getattr(args, "list_voices", False):
+        return _list_voices()
+    if getattr(args, "list_devices", False):
+        return _list_devices()
+    events, handle = _open_events(args)
+    try:
+        with offline.session_guard():
+            try:
+                return _run_session(args, bundle, events)
+            except (AudioError, RecognizerError, tts.TtsError) as exc:
+                _err(f"aftercare: {exc}")
+                return 1
+            except KeyboardInterrupt:
+                _err("aftercare: stopped.")
+                return 130
+            finally:
+                if events is not None:
+                    events.write(offline.report())
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
+    from skill import audio, backends
+    from skill import chime as chime_mod
+    from skill.engine import Engine
+
+    context_notes = None
+    if getattr(args, "notes_enabled", True) is not False:
+        from skill.notes import NotesStore
+        context_notes = NotesStore(getattr(args, "notes_dir", None))
+    context = _context(args, context_notes)
+    flow = getattr(args, "flow", None) or "aftercare"
+    seed = getattr(args, "seed", None)
+    engine = Engine(bundle, flow, context, seed if seed is not None else random.randrange(1 << 30))
+    if context_notes is not None:
+        context_notes.begin_session(flow)
+
+    model = getattr(args, "model", None)
+    if model:
+        from pathlib import Path
+        from skill import models
+        problem = models.model_problem(Path(model).expanduser())
+        if problem:
+            raise RecognizerError(f"Vosk model folder {model}: {problem}")
+
+    sd = audio.load_sounddevice()
+    devices_list = audio.query_devices(sd)
+    in_dev = audio.resolve_device(getattr(args, "input_device", None), "input", devices_list)
+    out_dev = audio.resolve_device(getattr(args, "output_device", None), "output", devices_list)
+    audio.check_input_available(sd, in_dev)
+
+    endpoint = getattr(args, "endpoint_silence", None)
+    backend = getattr(args, "backend", None) or "auto"
+
+    def load_recognizer():
+        kwargs = {} if endpoint is None else {"endpoint_silence": endpoint}
+        return backends.make_recognizer(backend, model, **kwargs)
+
+    recognizer = _LazyRecognizer(load_recognizer)
+    mic = audio.MicStream(sd, in_dev)
+    try:
+        mic.open()
+    except MicLost as exc:
+        raise AudioError(f"could not open the microphone: {exc}; check --input-device "
+                         "(see --list-devices), or use --text") from None
+
+    synth = tts.shared_synth()
+    settings = tts.settings_for(context.setting, getattr(args, "voice", None),
+                                getattr(args, "rate", None), getattr(args, "volume", None))
+    synth_fn: Callable | None = synth.synthesize
+    try:
+        synth.ready()
+        if settings.voice:
+            synth.synthesize(".", settings)  # surfaces an unknown --voice as one line now
+    except tts.TtsError as exc:
+        if settings.voice and "voice" in str(exc):
+            raise
+        log.warning("speech output unavailable: %s", exc)
+        synth_fn = None
+    player = audio.Player(sd, out_dev)
+
+    devices = Devices(
+        synth=synth_fn, player=player, mic=mic, recognizer=recognizer,
+        chime=lambda volume: chime_mod.chime(chime_mod.CHIME_RATE, volume),
+        chime_rate=chime_mod.CHIME_RATE,
+        typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None)
+    from skill.validate import normalizer
+    session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
+                           safe_word=context.safe_word,
+                           barge=barge_phrases(bundle, context.safe_word, normalizer()),
+                           chime=getattr(args, "chime", True))
+    if synth_fn is None:
+        session._fallback_to_print("no speech engine")
+    try:
+        return session.run()
+    finally:
+        player.close()
+        mic.close()
