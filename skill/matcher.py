@@ -64,8 +64,6 @@ DEFAULT_THRESHOLD = 82.0
 DEFAULT_MARGIN = 8.0
 DEFAULT_CONFIDENCE_FLOOR = 0.5
 _COMMAND_THRESHOLD = 90.0
-# A reading through the negation/hedge ranks below a phrase said directly.
-_CORE_PENALTY = DEFAULT_MARGIN + 1.0
 
 COMMAND_NAMES = (
     "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
@@ -438,6 +436,9 @@ class Matcher:
                 best[outcome] = score
 
         qualified = a.negated or a.hedged
+        # A reading through the negation/hedge ranks clearly below a phrase
+        # said directly, so the two never count as "too close to call".
+        penalty = self.margin + 1.0
         for ph in phrases:
             pa = ph.analysis
             affirmative = ph.intent in self.affirmative
@@ -445,7 +446,7 @@ class Matcher:
                 offer(ph.intent, _score(a.key, pa.key))
             if qualified and not (pa.negated or pa.hedged) and a.core_key:
                 # What is being negated/hedged: "I wouldn't say I'm okay" -> "okay".
-                core = _score(a.core_key, pa.key) - _CORE_PENALTY
+                core = _score(a.core_key, pa.key) - penalty
                 if affirmative:
                     if not a.strong_negation:
                         # "I guess I'm okay", "I'm not sure I'm okay": unsure.
@@ -458,7 +459,7 @@ class Matcher:
                 elif a.hedged and not a.negated:
                     # "I guess I'm a bit upset" is still upset: no penalty,
                     # so care wins over "unsure".
-                    offer(ph.intent, core + _CORE_PENALTY)
+                    offer(ph.intent, core + penalty)
         if not best:
             return _UNCLEAR
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
