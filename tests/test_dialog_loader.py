@@ -1,0 +1,150 @@
+"""Loading dialogue files: the model, positions for every key, YAML quirks, bundles, the docs' example."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from skill.dialog import Bundle, load_bundle, load_commands, load_flow, load_vocabulary
+from skill.validate import check_files, errors
+from skill.yamlpos import YList, YMap, load
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = Path(__file__).resolve().parent / "data" / "dialogs_min"
+
+
+def test_positions_for_keys_and_values():
+    doc, problems = load("f.yaml", "a: 1\nb:\n  c: [x, 'y']\n  d: hello\n")
+    assert not problems
+    assert isinstance(doc, YMap)
+    assert (doc.kmark("a").line, doc.kmark("a").col) == (1, 1)
+    assert (doc.kmark("b").line, doc.kmark("b").col) == (2, 1)
+    inner = doc["b"]
+    assert (inner.kmark("d").line, inner.kmark("d").col) == (4, 3)
+    assert (inner.vmark("d").line, inner.vmark("d").col) == (4, 6)
+    lst = inner["c"]
+    assert isinstance(lst, YList)
+    assert [m.col for m in lst.imarks] == [7, 10]
+    assert lst.imarks[1].quoted and lst.imarks[1].at(0).col == 11
+    assert str(inner.kmark("c")) == "f.yaml:3:3"
+
+
+def test_yaml_12_words_stay_words():
+    doc, _ = load("f.yaml", "yes: no\non: off\nt: true\nf: False\nn: ~\ni: 12\nx: 1.5\ns: '12'\n")
+    assert doc["yes"] == "no"
+    assert doc["on"] == "off"
+    assert doc["t"] is True and doc["f"] is False and doc["n"] is None
+    assert doc["i"] == 12 and doc["x"] == 1.5 and doc["s"] == "12"
+
+
+def test_duplicate_keys_reported():
+    _, problems = load("f.yaml", "a: 1\nb: 2\na: 3\n")
+    assert len(problems) == 1
+    assert problems[0].mark.line == 3
+    assert "duplicate key 'a' (first given at line 1)" in problems[0].message
+
+
+def test_syntax_error_has_position():
+    value, problems = load("f.yaml", "a: [1, 2\nb: 3\n")
+    assert value is None
+    assert problems[0].message.startswith("YAML syntax error")
+    assert problems[0].mark.line >= 1
+
+
+def test_flow_model_from_fixture():
+    flow, problems = load_flow(MINI / "mini.yaml")
+    assert not problems
+    assert flow is not None
+    assert flow.name == "mini" and flow.start == "hello" and flow.timeout == 10
+    feel = flow.nodes["feel"]
+    assert feel.for_each and feel.step == "listen"
+    assert list(feel.listen) == ["not_okay", "unsure", "okay"]  # order is priority
+    t = feel.listen["not_okay"]
+    assert (t.next, t.resume, t.now) == ("helper.start", "drink", True)
+    assert [v.text for v in feel.listen["okay"].say] == ["Good to hear.", "I'm glad."]
+    assert feel.mark.line == 17
+    assert flow.nodes["rest"].wait_seconds == 30 and flow.nodes["rest"].then == "offer"
+    assert flow.nodes["offer"].skip == "route"
+    route = flow.nodes["route"]
+    assert [a.next for a in route.branch] == ["gentle_close", "last", "close"]
+    assert route.branch[-1].cond is None
+    drink = flow.nodes["drink"]
+    assert drink.say[0].when is not None and drink.say[0].when_text == "setting == bath"
+    assert list(drink.listen) == ["yes", "no"]
+    assert flow.on_unclear is not None and flow.on_unclear.then == "end"
+    assert flow.on_silence is not None and len(flow.on_silence.reprompts) == 3
+
+
+def test_vocabulary_and_commands():
+    intents, marks, problems = load_vocabulary(MINI / "vocabulary.yaml")
+    assert not problems
+    assert intents["yes"] == ("yes", "yeah", "sure")
+    assert marks["okay"].line == 6
+    commands, problems = load_commands(MINI / "commands.yaml")
+    assert not problems
+    assert commands["pause"].seconds == 120
+    assert "give us a minute" in commands["pause"].phrases
+    assert commands["stop"].reply[0].text.startswith("Okay, we'll stop")
+
+
+def test_bundle_loads_everything_and_resolves_cross_flow():
+    bundle, problems = load_bundle(MINI)
+    assert not problems
+    assert set(bundle.flows) == {"mini", "helper"}
+    assert bundle.affirmative == ["yes", "okay"]
+    assert bundle.resolve("mini", "helper.start") == ("helper", "start")
+    assert bundle.resolve("mini", "feel") == ("mini", "feel")
+    assert bundle.resolve("mini", "nowhere") is None
+    feel = bundle.flows["mini"].nodes["feel"]
+    assert bundle.intent_phrases(feel, "okay") == ("I'm okay", "fine", "good")
+    start = bundle.flows["helper"].nodes["start"]
+    assert bundle.intent_phrases(start, "go_on") == ("go on with it", "keep checking in")
+    assert bundle.intent_phrases(start, "missing") is None
+
+
+def test_real_bundle_loads():
+    bundle, problems = load_bundle(ROOT / "dialogs")
+    assert not errors(problems), "\n".join(p.format() for p in problems)
+    assert isinstance(bundle, Bundle)
+    assert bundle.vocabulary and bundle.commands
+    for flow in bundle.flows.values():
+        assert flow.start in flow.nodes
+
+
+def test_missing_folder_is_a_problem_not_a_crash(tmp_path: Path):
+    bundle, problems = load_bundle(tmp_path / "nope")
+    assert not bundle.flows
+    assert problems and "not found" in problems[0].message
+
+
+def _doc_blocks() -> list[str]:
+    text = (ROOT / "docs" / "dialogs.md").read_text(encoding="utf-8")
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_flow_example_is_valid(tmp_path: Path):
+    """The first YAML example in docs/dialogs.md is a complete flow; it must pass the checker."""
+    first = _doc_blocks()[0]
+    target = tmp_path / "quick.yaml"
+    target.write_text(first, encoding="utf-8")
+    # Borrow the real vocabulary, commands and the support flow it calls.
+    for name in ("vocabulary.yaml", "commands.yaml", "support.yaml"):
+        shutil.copy(ROOT / "dialogs" / name, tmp_path / name)
+    problems = check_files([target], context=tmp_path)
+    assert not errors(problems), "\n".join(p.format() for p in problems)
+    flow, _ = load_flow(target)
+    assert flow is not None and flow.nodes["feel"].for_each
+
+
+def test_docs_vocabulary_and_commands_examples_load(tmp_path: Path):
+    blocks = _doc_blocks()
+    vocab = next(b for b in blocks if b.startswith("version: 1\nintents:"))
+    (tmp_path / "vocabulary.yaml").write_text(vocab)
+    intents, _, problems = load_vocabulary(tmp_path / "vocabulary.yaml")
+    assert not problems and "not_okay" in intents
+    cmds = next(b for b in blocks if b.startswith("version: 1\ncommands:"))
+    cmds = cmds.replace("  ...\n", "")
+    (tmp_path / "commands.yaml").write_text(cmds)
+    commands, problems = load_commands(tmp_path / "commands.yaml")
+    assert not problems and commands["pause"].seconds == 300
