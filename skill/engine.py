@@ -506,10 +506,15 @@ class Engine:
                 out.append(self._await())  # stay quietly waiting
             return
         if self.mode == "saving":
-            # The shell should have answered the SaveNote; assume it was kept.
+            # The shell should have answered the SaveNote first; assume it was kept,
+            # but a stop or the safe word still ends the session on this turn.
             log.warning("expected NoteSaved/NoteFailed, got Heard; carrying on")
             self.notes_saved += 1
-            self._goto(node.then or "resume", out)
+            match = self._match(text, {}, event.confidence, frozenset({"stop", "safe_word"}))
+            if match.kind == "command" and match.name in ("stop", "safe_word"):
+                self._command(match.name, out)
+            else:
+                self._goto(node.then or "resume", out)
             return
         # listen / idle
         if self.mode == "idle":
