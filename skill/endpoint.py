@@ -34,7 +34,7 @@ class EndpointConfig:
     min_speech: float = 0.1               # voiced time needed to call it speech (ignores clicks)
     pre_roll: float = 0.3                 # audio kept before the onset (soft first consonants)
     onset_db: float = 9.0                 # above the noise floor to start speech
-    hold_db: float = 5.0                  # above the floor to count as still speaking
+    hold_db: float = 6.0                  # above the floor to count as still speaking
     floor_min_db: float = -60.0           # the floor never drops below this (digital silence)
     abs_min_db: float = -48.0             # nothing quieter than this is ever speech
 
@@ -78,7 +78,7 @@ class Endpointer:
     def reset(self) -> None:
         """Forget everything: a new turn starts at time 0."""
         cfg = self.config
-        self._floor = cfg.floor_min_db + 10.0
+        self._floor: float | None = None  # set from the first frame heard
         self._t = 0  # frames seen since reset
         self._in_speech = False
         self._voiced_run = 0
@@ -119,6 +119,8 @@ class Endpointer:
         for i in range(usable // step):
             raw = data[i * step:(i + 1) * step]
             level = frame_db(samples, i * self.frame_samples, self.frame_samples)
+            if self._floor is None:
+                self._floor = max(level, cfg.floor_min_db)
             self._t += 1
             if not self._in_speech:
                 self._pre.append(raw)
@@ -154,4 +156,4 @@ class Endpointer:
         if level < self._floor:
             self._floor = 0.7 * self._floor + 0.3 * level
         else:
-            self._floor = 0.995 * self._floor + 0.005 * level
+            self._floor = 0.98 * self._floor + 0.02 * level

@@ -72,9 +72,12 @@ def guess_language(path: Path) -> str:
     name = path.name.lower()
     if path.name == "model" and path.parent.name.startswith("vosk_model_"):
         name = path.parent.name.lower()
-    match = re.search(r"vosk[-_]model[-_](?:small[-_])?([a-z]{2}(?:[-_][a-z]{2})?)", name)
-    if match:
-        return match.group(1).replace("_", "-")
+    tokens = [t for t in re.split(r"[-_]", name) if t not in ("vosk", "model", "small", "big", "lgraph")]
+    for i, token in enumerate(tokens):
+        if re.fullmatch(r"[a-z]{2,3}", token):
+            if i + 1 < len(tokens) and re.fullmatch(r"[a-z]{2}", tokens[i + 1]):
+                return f"{token}-{tokens[i + 1]}"
+            return token
     words = path / "graph" / "words.txt"
     try:
         with words.open(encoding="utf-8", errors="replace") as fh:
@@ -201,3 +204,313 @@ def unknown_words_warning(phrases: Iterable[str], model_path: str | Path | None 
     return [f'{who} does not know the word "{word}" (in "{phrase}"); '
             f"that phrase will not be recognized, use a more common word"
             for word, phrase in seen.items()]
+
+
+# --------------------------------------------------------------------------
+# Download: python run.py models download [--name NAME] [--url URL --sha256 HEX]
+# --------------------------------------------------------------------------
+
+DEFAULT_MODEL = "vosk-model-small-en-us-0.15"
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    url: str
+    sha256: str
+    size: int
+
+
+# SHA-256 and size of the official zip: the Vosk site publishes no checksums;
+# this value is the one pinned independently by several public projects
+# (Yocto recipes, install scripts, app model catalogues) that fetched it.
+KNOWN_MODELS = {
+    DEFAULT_MODEL: KnownModel(
+        url="https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip",
+        sha256="30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
+        size=41_205_931,
+    ),
+}
+
+OFFLINE_HINT = ("place a model by hand as models/README.md describes; until then the built-in "
+                "PocketSphinx recognizer is used")
+
+
+class DownloadError(Exception):
+    """A download failed; the message is one clear line and nothing was installed."""
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when not a tty."""
+
+    def __init__(self, label: str, total: int | None, stream=None, enabled: bool | None = None):
+        import sys
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.label, self.total = label, total
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        mb = done / 1e6
+        if self.total:
+            pct = int(100 * done / self.total)
+            if pct == self._shown:
+                return
+            self._shown = pct
+            bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+            text = f"\r{self.label} [{bar}] {pct:3d}% {mb:.1f}/{self.total / 1e6:.1f} MB"
+        else:
+            step = int(mb * 2)
+            if step == self._shown:
+                return
+            self._shown = step
+            text = f"\r{self.label} {mb:.1f} MB"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _open_temp(fd: int):
+    """The temporary download file (a seam: tests make its writes fail with ENOSPC)."""
+    import os
+    return os.fdopen(fd, "wb")
+
+
+def _sha256_ok(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-fA-F]{64}", value or ""))
+
+
+def _network_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", exc)
+    text = str(reason) or reason.__class__.__name__
+    return text.replace("\n", " ")
+
+
+def _safe_extract(archive, target: Path) -> None:
+    """Extract a zip, refusing absolute paths and '..' (a hostile archive)."""
+    import os
+    root = target.resolve()
+    for info in archive.infolist():
+        dest = (target / info.filename).resolve()
+        if dest != root and not str(dest).startswith(str(root) + os.sep):
+            raise DownloadError(f"the archive holds an unsafe path ({info.filename!r}); nothing was installed")
+    archive.extractall(target)
+
+
+def _model_root(unpacked: Path) -> Path | None:
+    """The model folder inside an unpacked archive: itself or its single top folder."""
+    if model_problem(unpacked) is None:
+        return unpacked
+    entries = [p for p in unpacked.iterdir() if not p.name.startswith("__MACOSX")]
+    if len(entries) == 1 and entries[0].is_dir() and model_problem(entries[0]) is None:
+        return entries[0]
+    return None
+
+
+def download_model(models_dir: Path, name: str, url: str, sha256: str,
+                   size: int | None = None, stream=None, progress: bool | None = None,
+                   timeout: float = 30.0) -> Path:
+    """Fetch ``url``, check it, unpack it into ``models_dir/name`` atomically.
+
+    Everything happens in temporary files inside ``models_dir`` (so the final
+    rename never crosses file systems); any failure, including Ctrl-C,
+    removes them, so ``models_dir`` never holds half a model. Raises
+    DownloadError with one line.
+    """
+    import errno
+    import hashlib
+    import http.client
+    import os
+    import shutil
+    import tempfile
+    import urllib.error
+    import urllib.request
+    import zipfile
+    from urllib.parse import urlparse
+
+    target = models_dir / name
+    if model_problem(target) is None:
+        return target
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the models folder {models_dir}: {exc.strerror or exc}") from exc
+    host = urlparse(url).hostname or url
+    tmp_zip: Path | None = None
+    tmp_dir: Path | None = None
+    old: Path | None = None
+    try:
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=".download-", suffix=".zip")
+            tmp_zip = Path(tmp_name)
+            digest = hashlib.sha256()
+            received = 0
+            with _open_temp(fd) as out:
+                try:
+                    response = urllib.request.urlopen(url, timeout=timeout)
+                except urllib.error.HTTPError as exc:
+                    raise DownloadError(f"{host} answered {exc.code} {exc.reason} for {url}; nothing was installed; "
+                                        f"{OFFLINE_HINT}") from exc
+                except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                    raise DownloadError(f"cannot reach {host} ({_network_reason(exc)}): this machine seems to be "
+                                        f"offline or the site is blocked; {OFFLINE_HINT}") from exc
+                with response:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else size
+                    bar = Progress(f"downloading {name}", total, stream, progress)
+                    try:
+                        while True:
+                            chunk = response.read(1 << 16)
+                            if not chunk:
+                                break
+                            out.write(chunk)
+                            digest.update(chunk)
+                            received += len(chunk)
+                            bar.update(received)
+                    except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
+                        raise DownloadError(f"the download from {host} was cut off after {received / 1e6:.1f} MB; "
+                                            "nothing was installed; please try again") from exc
+                    finally:
+                        bar.close()
+                    if total and received < total:
+                        raise DownloadError(f"the download from {host} was cut off after {received / 1e6:.1f} of "
+                                            f"{total / 1e6:.1f} MB; nothing was installed; please try again")
+            got = digest.hexdigest()
+            if got.lower() != sha256.lower():
+                raise DownloadError(f"the downloaded file does not match its SHA-256 checksum (expected {sha256.lower()}, "
+                                    f"got {got}); it was deleted and nothing was installed")
+            tmp_dir = Path(tempfile.mkdtemp(dir=models_dir, prefix=".unpack-"))
+            try:
+                with zipfile.ZipFile(tmp_zip) as archive:
+                    bad = archive.testzip()
+                    if bad is not None:
+                        raise DownloadError(f"the archive is damaged ({bad} fails its check); nothing was installed")
+                    _safe_extract(archive, tmp_dir)
+            except zipfile.BadZipFile as exc:
+                raise DownloadError("the download is not a valid zip archive; nothing was installed") from exc
+            root = _model_root(tmp_dir)
+            if root is None:
+                raise DownloadError("the archive does not hold a Vosk model folder (am/final.mdl, conf/model.conf "
+                                    "and a graph); nothing was installed")
+            if target.exists():  # an incomplete earlier copy: swap it out
+                old = Path(tempfile.mkdtemp(dir=models_dir, prefix=".old-"))
+                os.rename(target, old / name)
+            os.rename(root, target)
+            return target
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                need = (size or 0) * 3 / 1e6
+                room = f" (needs about {need:.0f} MB free)" if need else ""
+                raise DownloadError(f"the disk holding {models_dir} is full{room}; nothing was installed; "
+                                    "free some space and try again") from exc
+            raise DownloadError(f"could not write in {models_dir}: {exc.strerror or exc}; nothing was installed") from exc
+    finally:
+        for path in (tmp_zip,):
+            if path is not None:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+        for path in (tmp_dir, old):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def format_size(size: int) -> str:
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
+def register_cli(subparsers):
+    """Add ``models download`` and ``models list`` to the main parser."""
+    import argparse
+
+    parser = subparsers.add_parser(
+        "models",
+        help="download or list speech models",
+        description="Speech models for the Vosk recognizer. Without one, the built-in PocketSphinx "
+                    "recognizer is used. Only 'models download' ever uses the network.",
+    )
+    where = dict(dest="models_dir", default=argparse.SUPPRESS, metavar="DIR",
+                 help="models folder (default: models/ in a checkout, else the user data folder)")
+    parser.add_argument("--models-dir", **where)
+    sub = parser.add_subparsers(dest="models_command", metavar="{download,list}")
+    sub.required = True
+    down = sub.add_parser("download", help=f"download a Vosk model (default {DEFAULT_MODEL})")
+    down.add_argument("--name", default=DEFAULT_MODEL, help="model folder name")
+    down.add_argument("--url", default=None, help="download from this URL instead (needs --sha256)")
+    down.add_argument("--sha256", default=None, metavar="HEX", help="the expected SHA-256 of the zip")
+    down.add_argument("--models-dir", **where)
+    lst = sub.add_parser("list", help="show installed models")
+    lst.add_argument("--models-dir", **where)
+    parser.set_defaults(func=run_cli)
+    return parser
+
+
+def run_cli(args, out=None, err=None) -> int:
+    """Carry out a ``models`` command; returns the exit code."""
+    import sys
+    out = out or sys.stdout
+    err = err or sys.stderr
+    given = getattr(args, "models_dir", None)
+    folder = Path(given).expanduser() if given else default_models_dir()
+    if args.models_command == "list":
+        return _list(folder, out)
+    return _download(args, folder, out, err)
+
+
+def _list(folder: Path, out) -> int:
+    infos = installed_models(folder)
+    if not infos:
+        print(f"No Vosk models installed in {folder}; the built-in PocketSphinx recognizer is used. "
+              "'python run.py models download' adds the English one.", file=out)
+        return 0
+    for info in infos:
+        state = "complete" if info.complete else f"NOT usable: {info.problem}"
+        print(f"{info.path.name if info.source == 'models folder' else info.path}  language={info.language}  "
+              f"size={format_size(info.size_bytes)}  {state}  ({info.source})", file=out)
+    english = find_english_model(folder)
+    print(f"Recognizer used by default: {'Vosk with ' + english.name if english else 'PocketSphinx (built in)'}",
+          file=out)
+    return 0
+
+
+def _download(args, folder: Path, out, err) -> int:
+    name = args.name
+    if args.url:
+        if not args.sha256 or not _sha256_ok(args.sha256):
+            print("models download: --url needs --sha256 HEX (64 hex digits, e.g. from 'sha256sum file.zip'), "
+                  "so a damaged or altered file is never installed", file=err)
+            return 2
+        url, sha, size = args.url, args.sha256, None
+    else:
+        known = KNOWN_MODELS.get(name)
+        if known is None:
+            choices = ", ".join(KNOWN_MODELS)
+            print(f"models download: no built-in address for {name!r} (known: {choices}); "
+                  "give --url URL --sha256 HEX", file=err)
+            return 2
+        url, sha, size = known.url, args.sha256 or known.sha256, known.size
+        if args.sha256 and not _sha256_ok(args.sha256):
+            print("models download: --sha256 must be 64 hex digits", file=err)
+            return 2
+    if model_problem(folder / name) is None:
+        print(f"{name} is already installed in {folder}", file=out)
+        return 0
+    try:
+        path = download_model(folder, name, url, sha, size, stream=err)
+    except DownloadError as exc:
+        print(f"models download: {exc}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmodels download: cancelled; nothing was installed", file=err)
+        return 130
+    print(f"Installed {name} in {path}; it will be used from the next start.", file=out)
+    return 0

@@ -39,6 +39,10 @@ def synth(text: str, voice: str = "en-us", rate: int = 150,
                        check=True, capture_output=True)
         subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
                         "-e", "signed-integer", "-t", "raw", str(raw),
+                        # espeak adds its own ~0.4 s of quiet at the end; trim it so
+                        # ``pad`` is exact and speech_span() gives the true speech end
+                        "silence", "1", "0.01", "-50d", "reverse",
+                        "silence", "1", "0.01", "-50d", "reverse",
                         "pad", str(pad[0]), str(pad[1])],
                        check=True, capture_output=True)
         return raw.read_bytes()

@@ -1,0 +1,130 @@
+"""The shared endpointer: where utterances start and end (pure, fast)."""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+
+import pytest
+
+from skill.endpoint import Endpointer, EndpointConfig, frame_db
+from tests.speech_fixtures import SAMPLE_RATE, blocks, silence, synth, tools_available
+
+
+def tone(seconds: float, amplitude: int = 8000, freq: float = 220.0) -> bytes:
+    n = int(seconds * SAMPLE_RATE)
+    return array("h", (int(amplitude * math.sin(2 * math.pi * freq * i / SAMPLE_RATE)) for i in range(n))).tobytes()
+
+
+def noise(seconds: float, amplitude: float, seed: int = 3) -> bytes:
+    rnd = random.Random(seed)
+    n = int(seconds * SAMPLE_RATE)
+    return array("h", (max(-32768, min(32767, int(rnd.gauss(0, amplitude)))) for _ in range(n))).tobytes()
+
+
+def mix(a: bytes, b: bytes) -> bytes:
+    x, y = array("h", a), array("h", b)
+    n = max(len(x), len(y))
+    x.extend([0] * (n - len(x)))
+    y.extend([0] * (n - len(y)))
+    return array("h", (max(-32768, min(32767, p + q)) for p, q in zip(x, y))).tobytes()
+
+
+def run(pcm: bytes, config: EndpointConfig | None = None, block: float = 0.1):
+    ep = Endpointer(config)
+    events, audio = [], bytearray()
+    for i, chunk in enumerate(blocks(pcm, block)):
+        up = ep.feed(chunk)
+        audio += up.audio
+        if up.started:
+            events.append(("start", i, ep.utterance_start))
+        if up.ended:
+            events.append(("end", i, up.speech_end))
+    return events, bytes(audio)
+
+
+def test_frame_db_of_silence_and_full_scale():
+    assert frame_db(array("h", [0] * 160), 0, 160) == -100.0
+    assert frame_db(array("h", [32767] * 160), 0, 160) == pytest.approx(0.0, abs=0.01)
+
+
+def test_silence_never_starts_an_utterance():
+    events, audio = run(silence(3.0))
+    assert events == [] and audio == b""
+
+
+def test_tone_burst_gives_start_and_end_after_configured_silence():
+    pcm = silence(0.5) + tone(1.0) + silence(2.0)
+    events, audio = run(pcm, EndpointConfig(silence=0.6))
+    kinds = [e[0] for e in events]
+    assert kinds == ["start", "end"]
+    assert events[1][2] == pytest.approx(1.5, abs=0.03)  # speech_end: end of the tone
+    # the end is reported in the block holding speech end + 0.6 s
+    assert events[1][1] == pytest.approx(21, abs=1)
+    # audio handed out covers pre-roll + speech + trailing silence, nothing after
+    assert 1.5 <= len(audio) / 2 / SAMPLE_RATE <= 2.0
+
+
+def test_longer_silence_setting_ends_later():
+    pcm = silence(0.5) + tone(1.0) + silence(3.0)
+    short, _ = run(pcm, EndpointConfig(silence=0.4))
+    long, _ = run(pcm, EndpointConfig(silence=1.2))
+    assert short[-1][1] < long[-1][1]
+    assert long[-1][1] - short[-1][1] == pytest.approx(8, abs=1)
+
+
+def test_pause_shorter_than_setting_keeps_one_utterance():
+    pcm = silence(0.3) + tone(0.5) + silence(0.4) + tone(0.5) + silence(1.5)
+    events, _ = run(pcm, EndpointConfig(silence=0.6))
+    assert [e[0] for e in events] == ["start", "end"]
+
+
+def test_pause_longer_than_setting_splits_in_two():
+    pcm = silence(0.3) + tone(0.5) + silence(1.0) + tone(0.5) + silence(1.5)
+    events, _ = run(pcm, EndpointConfig(silence=0.6))
+    assert [e[0] for e in events] == ["start", "end", "start", "end"]
+
+
+def test_click_shorter_than_min_speech_is_ignored():
+    pcm = silence(0.5) + tone(0.03) + silence(1.5)
+    events, _ = run(pcm)
+    assert events == []
+
+
+def test_max_utterance_cuts_endless_sound():
+    pcm = silence(0.2) + tone(5.0)
+    events, _ = run(pcm, EndpointConfig(max_utterance=2.0))
+    # cut at 2 s after the utterance start; the sound goes on, so a new one begins
+    assert [e[0] for e in events][:3] == ["start", "end", "start"]
+    assert events[1][2] == pytest.approx(2.0 + events[0][2], abs=0.05)
+
+
+@pytest.mark.parametrize("block", [0.1, 0.2, 0.05])
+def test_block_size_does_not_change_the_end_time(block):
+    pcm = silence(0.5) + tone(1.0) + silence(2.0)
+    events, _ = run(pcm, block=block)
+    assert events[-1][2] == pytest.approx(1.5, abs=0.03)
+
+
+def test_speech_is_found_in_steady_background_noise():
+    background = noise(4.0, 300)  # about -40 dBFS
+    pcm = mix(background, silence(1.5) + tone(1.0, amplitude=3000) + silence(1.5))
+    events, _ = run(pcm)
+    assert [e[0] for e in events] == ["start", "end"]
+    assert events[1][2] == pytest.approx(2.5, abs=0.1)
+
+
+def test_quiet_background_alone_is_not_speech():
+    events, _ = run(noise(3.0, 300))
+    assert events == []
+
+
+def test_espeak_answer_is_one_utterance_ending_near_its_speech_end():
+    assert tools_available(), "espeak-ng and sox are needed (apt install espeak-ng sox)"
+    pcm = synth("i am okay", pad=(0.3, 1.5))
+    total = len(pcm) / 2 / SAMPLE_RATE
+    events, _ = run(pcm)
+    assert [e[0] for e in events] == ["start", "end"]
+    assert events[0][2] <= 0.35
+    assert events[1][2] == pytest.approx(total - 1.5, abs=0.12)
