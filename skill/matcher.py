@@ -170,7 +170,26 @@ def _find(seq: Sequence[str], sub: Sequence[str], start: int = 0) -> int:
     return -1
 
 
+# Positive words that a prefix turns negative ("unhappy", "insecure",
+# "disconnected"). Letter-wise "unhappy" is close to "happy", so such words
+# are split into "not happy" before matching.
+_POSITIVE_STEMS = frozenset(
+    "happy well safe settled comfortable sure ready loved cared grounded relaxed "
+    "easy okay ok fine connected content contented satisfied secure calm good heard "
+    "seen supported certain steady stable balanced wanted rested peaceful".split()
+)
+_NEGATIVE_PREFIXES = ("un", "dis", "in", "im", "non")
+
+
+def _split_prefix(word: str) -> tuple[str, ...]:
+    for prefix in _NEGATIVE_PREFIXES:
+        if word.startswith(prefix) and word[len(prefix) :] in _POSITIVE_STEMS:
+            return ("not", word[len(prefix) :])
+    return (word,)
+
+
 def _join_idioms(words: Sequence[str]) -> list[str]:
+    words = [part for w in words for part in _split_prefix(w)]
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -199,6 +218,8 @@ class Analysis:
     key: str
     core_key: str
     strong_negation: bool = False  # a negator outside any hedge ("I think I'm *not* okay")
+    dehedged_key: str = ""  # without the hedge words ("kind of disconnected" -> "not connected")
+    soft_negation: bool = False  # the hedge itself says no ("not really", "not sure")
 
     @property
     def polarity(self) -> tuple[bool, bool]:
@@ -238,6 +259,8 @@ def analyze(text: str) -> Analysis:
         key=_key(words),
         core_key=_key(core, fallback=False),
         strong_negation=any(n and not h for n, h in zip(neg_mask, hedge_mask)),
+        dehedged_key=_key([w for w, h in zip(words, hedge_mask) if not h], fallback=False),
+        soft_negation=any(n and h for n, h in zip(neg_mask, hedge_mask)),
     )
 
 
@@ -418,7 +441,11 @@ class Matcher:
             for name, ps in intents.items()
             for p in ps
         ]
-        exact = frozenset(" ".join(ph.analysis.words) for ph in phrases)
+        exact: dict[str, tuple[str, ...]] = {}
+        for ph in phrases:
+            said = " ".join(ph.analysis.words)
+            if ph.intent not in exact.get(said, ()):
+                exact[said] = exact.get(said, ()) + (ph.intent,)
         if len(self._index_cache) > 256:
             self._index_cache.clear()
         value = (tuple(intents), phrases, exact)
@@ -426,7 +453,14 @@ class Matcher:
         return value
 
     def _intent(self, a: Analysis, intents: Mapping[str, Sequence[str]]) -> Match:
-        names, phrases, _ = self._index(intents)
+        names, phrases, exact = self._index(intents)
+        qualified = a.negated or a.hedged
+        # Said exactly as a listed phrase: that answer, however close others score.
+        hits = [n for n in exact.get(" ".join(a.words), ()) if not (qualified and n in self.affirmative)]
+        if len(hits) == 1:
+            return Match("intent", hits[0], 100.0)
+        if len(hits) > 1:
+            return Match("ambiguous", None, 100.0, tuple(hits))
         # best score per outcome; the outcome None means "an affirmative
         # answer was negated/hedged and this node has no safe place for it".
         best: dict[str | None, float] = {}
@@ -435,7 +469,6 @@ class Matcher:
             if score > best.get(outcome, -1.0):
                 best[outcome] = score
 
-        qualified = a.negated or a.hedged
         # A reading through the negation/hedge ranks clearly below a phrase
         # said directly, so the two never count as "too close to call".
         penalty = self.margin + 1.0
@@ -456,10 +489,17 @@ class Matcher:
                         counterpart = self.affirmative.get(ph.intent)
                         target = counterpart if counterpart in names else None
                     offer(target, core)
-                elif a.hedged and not a.negated:
-                    # "I guess I'm a bit upset" is still upset: no penalty,
-                    # so care wins over "unsure".
-                    offer(ph.intent, core + penalty)
+            if (
+                a.hedged
+                and not a.soft_negation  # "not really heard" is not "heard"
+                and a.dehedged_key
+                and not affirmative
+                and pa.polarity == (a.strong_negation, False)
+            ):
+                # A hedged painful feeling is still one: "I guess I'm a bit
+                # upset", "kind of disconnected". No penalty, so care wins
+                # over "unsure".
+                offer(ph.intent, _score(a.dehedged_key, pa.key))
         if not best:
             return _UNCLEAR
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
