@@ -148,3 +148,18 @@ def test_docs_vocabulary_and_commands_examples_load(tmp_path: Path):
     (tmp_path / "commands.yaml").write_text(cmds)
     commands, problems = load_commands(tmp_path / "commands.yaml")
     assert not problems and commands["pause"].seconds == 300
+
+
+def test_schema_matches_the_loader():
+    """docs/dialog.schema.json (for editors) must know exactly the keys the loader accepts."""
+    import json
+
+    from skill.dialog import END_REASONS, FLOW_KEYS, NODE_KEYS, TRANSITION_KEYS
+
+    schema = json.loads((ROOT / "docs" / "dialog.schema.json").read_text())
+    assert set(schema["properties"]) == set(FLOW_KEYS)
+    node = schema["$defs"]["node"]
+    assert set(node["properties"]) == set(NODE_KEYS)
+    assert node["properties"]["end"]["enum"] == list(END_REASONS)
+    transition = schema["$defs"]["transition"]["oneOf"][1]
+    assert set(transition["properties"]) == set(TRANSITION_KEYS)
