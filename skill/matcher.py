@@ -223,12 +223,16 @@ class Analysis:
 
     @property
     def polarity(self) -> tuple[bool, bool]:
-        return (self.negated, self.hedged)
+        return self._polarity
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_polarity", (self.negated, self.hedged))
 
 
 def _key(words: Sequence[str], fallback: bool = True) -> str:
+    """Content words, run through rapidfuzz's default_process once, here."""
     content = [w for w in words if w not in _STOPWORDS]
-    return " ".join(content or (words if fallback else ()))
+    return default_process(" ".join(content or (words if fallback else ())))
 
 
 def analyze(text: str) -> Analysis:
@@ -278,9 +282,10 @@ def _score(utterance_key: str, phrase_key: str) -> float:
         return 0.0
     if utterance_key == phrase_key:
         return 100.0
-    ratio = fuzz.ratio(utterance_key, phrase_key, processor=default_process)
-    sort = fuzz.token_sort_ratio(utterance_key, phrase_key, processor=default_process)
-    tset = fuzz.token_set_ratio(utterance_key, phrase_key, processor=default_process)
+    # Keys were already through default_process (see _key).
+    ratio = fuzz.ratio(utterance_key, phrase_key)
+    sort = fuzz.token_sort_ratio(utterance_key, phrase_key)
+    tset = fuzz.token_set_ratio(utterance_key, phrase_key)
     lu, lp = len(utterance_key), len(phrase_key)
     if lp <= lu:
         # The phrase inside a longer utterance: the rest may be anything.
@@ -319,9 +324,12 @@ _UNCLEAR = Match("unclear", None, 0.0)
 
 
 @dataclass(frozen=True)
-class _Phrase:
-    intent: str
-    analysis: Analysis
+class _Index:
+    """A node's intents, prepared once: exact phrases, and keys grouped by polarity."""
+
+    names: frozenset[str]
+    exact: dict[str, tuple[str, ...]]
+    by_polarity: dict[tuple[bool, bool], list[tuple[str, str, bool]]]
 
 
 def _strip_polite(words: Sequence[str]) -> tuple[str, ...]:
@@ -374,7 +382,7 @@ class Matcher:
             affirmative = {a: DEFAULT_AFFIRMATIVE.get(a) for a in affirmative}
         self.affirmative: dict[str, str | None] = dict(affirmative)
         self.unsure_intent = unsure_intent
-        self._commands: list[tuple[str, tuple[str, ...], Analysis]] = []
+        self._commands_by_polarity: dict[tuple[bool, bool], list[tuple[str, tuple[str, ...], str]]] = {}
         self._stop_anywhere: list[tuple[str, ...]] = []
         for name, phrases in commands.items():
             for phrase in phrases:
@@ -382,12 +390,15 @@ class Matcher:
                 if not a.words:
                     continue
                 # Phrases are stripped of politeness the same way utterances are.
-                self._commands.append((name, _strip_polite(a.words), a))
+                stripped = _strip_polite(a.words)
+                self._commands_by_polarity.setdefault(a.polarity, []).append(
+                    (name, stripped, " ".join(stripped))
+                )
                 if name == "stop" and (len(a.words) >= 2 or a.words[0] in ("stop", "quit")):
                     self._stop_anywhere.append(a.words)
         if not any(w == ("stop",) for w in self._stop_anywhere):
             self._stop_anywhere.append(("stop",))
-        self._index_cache: dict[Any, tuple[tuple[str, ...], list[_Phrase], frozenset[str]]] = {}
+        self._index_cache: dict[Any, _Index] = {}
 
     # -- commands ---------------------------------------------------------
 
@@ -410,18 +421,17 @@ class Matcher:
             return None
         text = " ".join(stripped)
         best: tuple[float, str] | None = None
-        for name, pwords, pa in self._commands:
+        for name, pwords, ptext in self._commands_by_polarity.get(a.polarity, ()):
             if allowed is not None and name not in allowed and name not in SAFETY_COMMANDS:
-                continue
-            if pa.polarity != a.polarity:
                 continue
             if stripped == pwords:
                 score = 100.0
             elif len(stripped) <= len(pwords) + 1 and _find(stripped, pwords) >= 0:
                 score = 95.0
             else:
-                score = fuzz.ratio(text, " ".join(pwords))
-                if score < _COMMAND_THRESHOLD:
+                # Close spelling of the whole command ("stop pleas", "repeet that").
+                score = fuzz.ratio(text, ptext, score_cutoff=_COMMAND_THRESHOLD)
+                if not score:
                     continue
             if best is None or score > best[0]:
                 best = (score, name)
@@ -431,32 +441,35 @@ class Matcher:
 
     # -- intents ------------------------------------------------------------
 
-    def _index(self, intents: Mapping[str, Sequence[str]]):
+    def _index(self, intents: Mapping[str, Sequence[str]]) -> _Index:
         key = tuple((name, tuple(phrases)) for name, phrases in intents.items())
         hit = self._index_cache.get(key)
         if hit is not None:
             return hit
-        phrases = [
-            _Phrase(name, _analyze_cached(str(p)))
-            for name, ps in intents.items()
-            for p in ps
-        ]
         exact: dict[str, tuple[str, ...]] = {}
-        for ph in phrases:
-            said = " ".join(ph.analysis.words)
-            if ph.intent not in exact.get(said, ()):
-                exact[said] = exact.get(said, ()) + (ph.intent,)
+        by_polarity: dict[tuple[bool, bool], list[tuple[str, str, bool]]] = {}
+        seen: set[tuple[str, tuple[bool, bool], str]] = set()
+        for name, ps in intents.items():
+            for p in ps:
+                pa = _analyze_cached(str(p))
+                said = " ".join(pa.words)
+                if name not in exact.get(said, ()):
+                    exact[said] = exact.get(said, ()) + (name,)
+                if (name, pa.polarity, pa.key) in seen or not pa.key:
+                    continue  # "I'm upset" and "upset" compare the same
+                seen.add((name, pa.polarity, pa.key))
+                by_polarity.setdefault(pa.polarity, []).append((name, pa.key, name in self.affirmative))
         if len(self._index_cache) > 256:
             self._index_cache.clear()
-        value = (tuple(intents), phrases, exact)
+        value = _Index(frozenset(intents), exact, by_polarity)
         self._index_cache[key] = value
         return value
 
     def _intent(self, a: Analysis, intents: Mapping[str, Sequence[str]]) -> Match:
-        names, phrases, exact = self._index(intents)
+        idx = self._index(intents)
         qualified = a.negated or a.hedged
         # Said exactly as a listed phrase: that answer, however close others score.
-        hits = [n for n in exact.get(" ".join(a.words), ()) if not (qualified and n in self.affirmative)]
+        hits = [n for n in idx.exact.get(" ".join(a.words), ()) if not (qualified and n in self.affirmative)]
         if len(hits) == 1:
             return Match("intent", hits[0], 100.0)
         if len(hits) > 1:
@@ -469,46 +482,40 @@ class Matcher:
             if score > best.get(outcome, -1.0):
                 best[outcome] = score
 
-        # A reading through the negation/hedge ranks clearly below a phrase
-        # said directly, so the two never count as "too close to call".
-        penalty = self.margin + 1.0
-        for ph in phrases:
-            pa = ph.analysis
-            affirmative = ph.intent in self.affirmative
-            if pa.polarity == a.polarity and not (qualified and affirmative):
-                offer(ph.intent, _score(a.key, pa.key))
-            if qualified and not (pa.negated or pa.hedged) and a.core_key:
-                # What is being negated/hedged: "I wouldn't say I'm okay" -> "okay".
-                core = _score(a.core_key, pa.key) - penalty
-                if affirmative:
-                    if not a.strong_negation:
-                        # "I guess I'm okay", "I'm not sure I'm okay": unsure.
-                        target = self.unsure_intent if self.unsure_intent in names else None
-                    else:
-                        # "I wouldn't say I'm okay", "I think I'm not okay": the counterpart.
-                        counterpart = self.affirmative.get(ph.intent)
-                        target = counterpart if counterpart in names else None
-                    offer(target, core)
-            if (
-                a.hedged
-                and not a.soft_negation  # "not really heard" is not "heard"
-                and a.dehedged_key
-                and not affirmative
-                and pa.polarity == (a.strong_negation, False)
-            ):
-                # A hedged painful feeling is still one: "I guess I'm a bit
-                # upset", "kind of disconnected". No penalty, so care wins
-                # over "unsure".
-                offer(ph.intent, _score(a.dehedged_key, pa.key))
+        # 1. Phrases of the same polarity; never an affirmative one for a
+        #    negated or hedged answer.
+        for name, key, affirmative in idx.by_polarity.get(a.polarity, ()):
+            if not (qualified and affirmative):
+                offer(name, _score(a.key, key))
+        # 2. What is being negated/hedged: "I wouldn't say I'm okay" -> okay
+        #    -> its counterpart (not_okay); "I guess I'm okay" -> unsure. Such
+        #    a reading ranks clearly below a phrase said directly (more than
+        #    the margin), so the two never count as "too close to call".
+        if qualified and a.core_key:
+            penalty = self.margin + 1.0
+            for name, key, affirmative in idx.by_polarity.get((False, False), ()):
+                if not affirmative:
+                    continue
+                if a.strong_negation:
+                    counterpart = self.affirmative.get(name)
+                    target = counterpart if counterpart in idx.names else None
+                else:
+                    target = self.unsure_intent if self.unsure_intent in idx.names else None
+                offer(target, _score(a.core_key, key) - penalty)
+        # 3. A hedged painful feeling is still one: "I guess I'm a bit upset",
+        #    "kind of disconnected". No penalty, so care wins over "unsure".
+        #    Not when the hedge itself says no: "not really heard" is not "heard".
+        if a.hedged and not a.soft_negation and a.dehedged_key:
+            for name, key, affirmative in idx.by_polarity.get((a.strong_negation, False), ()):
+                if not affirmative:
+                    offer(name, _score(a.dehedged_key, key))
         if not best:
             return _UNCLEAR
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         top_name, top_score = ranked[0]
-        if top_score < self.threshold:
+        if top_score < self.threshold or top_name is None:
             return Match("unclear", None, round(top_score, 1))
-        if top_name is None:
-            return Match("unclear", None, round(top_score, 1))
-        close = [n for n, s in ranked[1:] if s >= top_score - self.margin]
+        close = [n for n, sc in ranked[1:] if sc >= top_score - self.margin]
         if close:
             if None in close:
                 return Match("unclear", None, round(top_score, 1))
@@ -543,7 +550,7 @@ class Matcher:
         if low_confidence:
             return _UNCLEAR
         if command is not None:
-            _, _, exact = self._index(intents)
+            exact = self._index(intents).exact
             if " ".join(a.words) not in exact and " ".join(_strip_polite(a.words)) not in exact:
                 return command
         return self._intent(a, intents)
