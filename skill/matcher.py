@@ -64,6 +64,7 @@ DEFAULT_THRESHOLD = 82.0
 DEFAULT_MARGIN = 8.0
 DEFAULT_CONFIDENCE_FLOOR = 0.5
 _COMMAND_THRESHOLD = 90.0
+_MAX_WORDS = 60
 
 COMMAND_NAMES = (
     "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
@@ -544,6 +545,10 @@ class Matcher:
         if safety is not None:
             return safety
         low_confidence = confidence < self.confidence_floor
+        if len(a.words) > _MAX_WORDS:
+            # Nobody answers a check-in question in a speech; fuzzy scores on
+            # long text only mislead. (Stop and the safe word were checked above.)
+            return _UNCLEAR
         command = self._command(a, allowed_commands)
         if command is not None and command.name in SAFETY_COMMANDS:
             return command

@@ -246,6 +246,13 @@ def test_accepts_plain_dicts_and_tuples():
     assert m.match("stop", {}).name == "stop"
 
 
+def test_very_long_speech_is_unclear_but_stop_still_counts():
+    long = "I am okay and the weather is lovely today " * 500
+    assert MATCHER.match(long, FEEL).kind == "unclear"
+    assert MATCHER.match(long + " stop", FEEL).name == "stop"
+    assert MATCHER.match("red " + long, FEEL).name == "safe_word"
+
+
 def test_match_is_frozen_and_hashable():
     m = MATCHER.match("yes", YES_NO)
     assert hash(m) == hash(Match("intent", "yes", 100.0))
