@@ -367,15 +367,103 @@ def check_files(files: Sequence[Path | str], context: Path | str | None = None) 
     context_dir = Path(context) if context is not None else default_dialogs_dir()
     problems: list[Problem] = []
     by_dir: dict[Path, list[Path]] = defaultdict(list)
+    test_files: list[Path] = []
     for f in files:
         p = Path(f)
         if not p.is_file():
             problems.append(Problem(Mark(str(f), 1, 1), "file not found"))
             continue
+        if p.parent.name == "tests":
+            test_files.append(p)
+            continue
         by_dir[p.parent].append(p)
     for directory, paths in by_dir.items():
         problems += _check_dir(directory, paths, context_dir)
+    if test_files:
+        # Conversation tests run against the flows of the folder above them.
+        flows_dir = test_files[0].parent.parent
+        flows_dir = flows_dir if (flows_dir / "commands.yaml").exists() else context_dir
+        bundle, _ = load_bundle(flows_dir, only=[])
+        for p in test_files:
+            problems += check_test_file(p, bundle)
     return sorted(set(problems), key=Problem.sort_key)
+
+
+TEST_FILE_KEYS = ("flow", "tests")
+TEST_KEYS = ("name", "setting", "settings", "names", "solo", "seed", "safe_word", "notes", "last_notes",
+             "turns", "expect_end")
+TURN_KEYS = ("user", "expect_intent", "expect_node", "expect_say")
+END_REASONS_ALL = ("completed", "stopped", "safe_word", "not_ready", "no_response", "error")
+
+
+def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
+    """Check a conversation test file (dialogs/tests/FLOW.yaml) against the flows it tests."""
+    from skill.dialog import _Builder, _read  # the same reading rules as flow files
+
+    label = str(path)
+    b = _Builder()
+    doc = _read(path, label, b)
+    if doc is None:
+        return b.problems
+    top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), "a conversation test file")
+    if top is None:
+        return b.problems
+    b.keys(top, TEST_FILE_KEYS, "the test file")
+    flow_name = top.get("flow", path.stem)
+    if flow_name not in bundle.flows:
+        b.err(top.vmark("flow") if "flow" in top else top.mark,
+              f"there is no flow '{flow_name}' to test{did_you_mean(str(flow_name), bundle.flows)}")
+        return b.problems
+    all_nodes = {nid for f in bundle.flows.values() for nid in f.nodes}
+    all_nodes |= {f"{f.name}.{nid}" for f in bundle.flows.values() for nid in f.nodes}
+    intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word"}
+    for f in bundle.flows.values():
+        intents |= set(f.intents)
+        for n in f.nodes.values():
+            intents |= set(n.intents)
+    tests = top.get("tests")
+    if not isinstance(tests, list) or not tests:
+        b.err(top.vmark("tests") if "tests" in top else top.mark, "'tests' must be a list of tests")
+        return b.problems
+    names: dict[str, int] = {}
+    for test, tmark in zip(tests, tests.imarks):  # type: ignore[attr-defined]
+        t = b.mapping(test, tmark, "a test")
+        if t is None:
+            continue
+        b.keys(t, TEST_KEYS, "a test")
+        name = t.get("name")
+        if not isinstance(name, str) or not name.strip():
+            b.err(tmark, "each test needs a 'name'")
+        elif name in names:
+            b.err(t.vmark("name"), f"test name '{name}' is used twice (first at line {names[name]})")
+        else:
+            names[name] = t.vmark("name").line
+        if "setting" in t and t["setting"] not in conditions.SETTINGS:
+            b.err(t.vmark("setting"), f"'{t['setting']}' is not a setting{did_you_mean(str(t['setting']), conditions.SETTINGS)}")
+        if "settings" in t and t["settings"] != "all":
+            st = t["settings"]
+            if not isinstance(st, list) or any(x not in conditions.SETTINGS for x in st):
+                b.err(t.vmark("settings"), f"settings must be 'all' or a list of {', '.join(conditions.SETTINGS)}")
+        if "expect_end" in t and t["expect_end"] is not None and t["expect_end"] not in END_REASONS_ALL:
+            b.err(t.vmark("expect_end"), f"expect_end must be one of {', '.join(END_REASONS_ALL)} or null"
+                                         f"{did_you_mean(str(t['expect_end']), END_REASONS_ALL)}")
+        turns = t.get("turns", [])
+        if not isinstance(turns, list):
+            b.err(t.vmark("turns"), "'turns' must be a list")
+            continue
+        for turn, umark in zip(turns, getattr(turns, "imarks", [])):
+            u = b.mapping(turn, umark, "a turn")
+            if u is None:
+                continue
+            b.keys(u, TURN_KEYS, "a turn")
+            node = u.get("expect_node")
+            if node is not None and str(node) not in all_nodes:
+                b.err(u.vmark("expect_node"), f"there is no node '{node}'{did_you_mean(str(node), all_nodes)}")
+            intent = u.get("expect_intent")
+            if intent is not None and str(intent) not in intents:
+                b.err(u.vmark("expect_intent"), f"there is no intent or command '{intent}'"
+                                                f"{did_you_mean(str(intent), intents)}")
+    return b.problems
 
 
 def _check_dir(directory: Path, paths: list[Path], context_dir: Path) -> list[Problem]:
