@@ -1,0 +1,180 @@
+"""Nothing that was heard is kept anywhere, except a note the person asked for.
+
+Full check-ins run through the real program (``run.py --text``, debug
+logging on) in a sandbox whose HOME, XDG folders and TMPDIR are all private
+to the test, so the platform's default data and config folders are used for
+real. The answers include distinctive words that were heard but never asked
+to be kept. Afterwards every file in the sandbox (data, config, cache, temp)
+and the log output are searched: no heard word, no audio file, and no notes
+file unless a note was asked for, in which case it holds only that note.
+Speech backends: see test_privacy_voice below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from checkin_driver import CliCheckin
+from skill import notes
+
+HEARD = ["zanzibar", "quokka", "marmalade", "xylophone", "periwinkle"]
+NOTE = "remember the lantern by the window"
+AUDIO_SUFFIXES = {".wav", ".raw", ".pcm", ".flac", ".ogg", ".mp3", ".opus", ".webm", ".au", ".aiff", ".aif"}
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b".snd", b"FORM")
+
+
+class Sandbox:
+    """A private HOME/XDG/TMPDIR for one run of the program."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.home = base / "home"
+        self.tmp = base / "tmp"
+        self.work = base / "work"
+        for folder in (self.home, self.tmp, self.work):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / ".local/share"),
+            "XDG_CONFIG_HOME": str(self.home / ".config"),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "XDG_STATE_HOME": str(self.home / ".local/state"),
+            "TMPDIR": str(self.tmp),
+            "AFTERCARE_DATA_DIR": "",
+            "AFTERCARE_CONFIG_DIR": "",
+        }
+
+    @property
+    def notes_dir(self) -> Path:
+        return self.home / ".local/share/aftercare/notes"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / ".config/aftercare"
+
+    def files(self) -> list[Path]:
+        return [p for p in self.base.rglob("*") if p.is_file() and not p.is_fifo()]
+
+
+def _answers(note: str | None):
+    """Per node: first a sentence with heard-only words, then 'skip' (or the note)."""
+    asked: dict[str, int] = {}
+    words = iter(HEARD * 40)
+
+    def answer(event: dict) -> str:
+        if event["event"] == "pause":
+            return ""
+        node = event.get("node") or ""
+        if event.get("free_form"):
+            return note or "nothing"
+        if node.endswith("notes_offer"):  # reflection: "would you like to hear last time's note?"
+            return "yes"
+        if "note" in node:
+            return "yes" if note else "no thanks"
+        asked[node] = asked.get(node, 0) + 1
+        if asked[node] == 1:
+            return f"I keep thinking about the {next(words)} and the {next(words)}"
+        return "skip"
+
+    return answer
+
+
+def _run(box: Sandbox, argv: list[str], note: str | None):
+    checkin = CliCheckin(box.work, ["-vv", *argv], box.env)
+    done = checkin.run(_answers(note))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    heard = [e for e in checkin.events if e["event"] == "heard"]
+    assert any(any(w in (e.get("text") or "") for w in HEARD) for e in heard), "the test must say the words"
+    assert [e["reason"] for e in checkin.events if e["event"] == "end"]
+    return done, checkin
+
+
+def _assert_nothing_heard_kept(box: Sandbox, done, allowed_note: str | None) -> None:
+    for word in HEARD:
+        assert word not in done.stderr, f"log output holds a heard word: {word}"
+    for path in box.files():
+        data = path.read_bytes()
+        assert path.suffix.lower() not in AUDIO_SUFFIXES, f"audio file written: {path}"
+        assert not data.startswith(AUDIO_MAGIC), f"audio data written: {path}"
+        for word in HEARD:
+            assert word.encode() not in data, f"{path} holds a heard word: {word}"
+        if allowed_note is None:
+            assert NOTE.encode() not in data, f"{path} holds a note nobody asked to keep"
+        elif NOTE.encode() in data:
+            assert path.parent == box.notes_dir, f"the note leaked outside the notes folder: {path}"
+
+
+def _system_tmp_clean(since: float) -> None:
+    """New files in the shared /tmp must not hold our heard words either."""
+    for path in Path("/tmp").glob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since \
+                    and path.stat().st_size < 10_000_000:
+                data = path.read_bytes()
+                assert not any(w.encode() in data for w in HEARD), f"{path} holds a heard word"
+        except (PermissionError, FileNotFoundError):
+            continue
+
+
+def test_declining_a_note_leaves_no_trace(tmp_path):
+    box = Sandbox(tmp_path)
+    started = time.time()
+    done, _ = _run(box, ["--flow", "aftercare", "--names", "Sam,Alex", "--seed", "2"], note=None)
+    _assert_nothing_heard_kept(box, done, None)
+    assert not box.notes_dir.exists() or list(box.notes_dir.iterdir()) == []
+    assert not box.config_dir.exists() or [p.name for p in box.config_dir.iterdir()] == []
+    assert list(box.tmp.iterdir()) == []
+    _system_tmp_clean(started)
+
+
+def test_a_kept_note_is_only_the_note_text_in_the_notes_folder(tmp_path):
+    box = Sandbox(tmp_path)
+    done, checkin = _run(box, ["--flow", "aftercare", "--seed", "3"], note=NOTE)
+    assert {"event": "note", "action": "saved"} in [{k: e.get(k) for k in ("event", "action")}
+                                                   for e in checkin.events]
+    _assert_nothing_heard_kept(box, done, NOTE)
+    [kept] = list(box.notes_dir.iterdir())
+    text = kept.read_text()
+    date, flow, kept_notes = notes.parse(text)
+    assert kept_notes == [NOTE] and flow == "aftercare"
+    assert text == notes.render(date, flow, [NOTE]), "the file holds more than the header and the note"
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert oct(box.notes_dir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_reflection_reads_back_and_adds_nothing_unasked(tmp_path):
+    box = Sandbox(tmp_path)
+    _run(box, ["--flow", "quick", "--seed", "1"], note=None)
+    done, checkin = _run(box, ["--flow", "aftercare", "--seed", "5"], note=NOTE)
+    before = {p: p.read_bytes() for p in box.notes_dir.iterdir()}
+    done, checkin = _run(box, ["--flow", "reflection", "--seed", "6", "--names", "Sam,Alex"], note=None)
+    assert NOTE in done.stdout, "reflection should read the last note back after a yes"
+    assert {p: p.read_bytes() for p in box.notes_dir.iterdir()} == before
+    _assert_nothing_heard_kept(box, done, NOTE)
+
+
+def test_no_notes_flag_never_creates_a_notes_folder(tmp_path):
+    box = Sandbox(tmp_path)
+    done, checkin = _run(box, ["--flow", "aftercare", "--no-notes", "--seed", "7"], note=NOTE)
+    assert not [e for e in checkin.events if e["event"] == "note"]
+    assert not box.notes_dir.exists()
+    _assert_nothing_heard_kept(box, done, None)
+
+
+def test_settings_written_by_setup_hold_preferences_only(tmp_path):
+    import subprocess
+    import sys
+
+    box = Sandbox(tmp_path)
+    env = {**os.environ, **box.env}
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "run.py"), "setup"],
+                   input="Sam, Alex\nbath\n", text=True, env=env, capture_output=True, timeout=60, check=True)
+    done, _ = _run(box, ["--flow", "quick", "--seed", "8"], note=None)
+    assert [p.name for p in box.config_dir.iterdir()] == ["config.yaml"]
+    _assert_nothing_heard_kept(box, done, None)
