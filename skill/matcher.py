@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,8 @@ _UNSURE = "unsure"
 # --------------------------------------------------------------------------
 
 NEGATORS = frozenset(
-    "not no never nothing none nobody nope nah hardly barely neither nor nowhere".split()
+    "not no never nothing none nobody nope nah naw hardly barely scarcely neither nor "
+    "nowhere".split()
 )
 # Multi-word negations that contain no negator word ("could be better" is
 # not a hedged "better").
@@ -99,6 +101,8 @@ _NEGATION_PHRASES = (
     ("been", "better"),
     ("seen", "better", "days"),
     ("wish",),  # "I wish I was okay"
+    ("opposite", "of"),
+    ("be", "lying"),  # "I'd be lying if I said I was okay"
     ("used", "to", "be"),  # "I used to be happy"
     ("used", "to", "feel"),
 )
@@ -111,7 +115,7 @@ HEDGES: tuple[tuple[str, ...], ...] = tuple(
         "i think so", "possibly", "might be", "could be", "hard to say",
         "not quite", "so so", "more or less", "i am not certain", "no idea",
         "who knows", "i wonder", "somewhat", "ish", "i hope so", "hopefully",
-        "i think", "i believe",
+        "i think", "i believe", "i reckon", "i hope", "meh", "am i", "are we",
         # Wanting, trying or expecting to be fine is not being fine now.
         "want to be", "wanted to be", "trying to be", "try to be", "pretending",
         "pretend", "should be", "will be", "going to be", "supposed to be",
@@ -131,6 +135,7 @@ _IDIOMS = {
 _STOPWORDS = frozenset(
     "i me my we us our you your am is are was were be been being feel feeling "
     "feels felt it its this the a an very pretty just thanks thank bit little slightly do does did "
+    "would if say said to "
     "both and but of so actually honestly totally why_not no_problem no_worries no_doubt".split()
 )
 # Politeness around a command that does not change it.
@@ -182,7 +187,19 @@ _POSITIVE_STEMS = frozenset(
 _NEGATIVE_PREFIXES = ("un", "dis", "in", "im", "non")
 
 
+_ELONGATED = (
+    (re.compile(r"^n+o+$"), "no"),  # "nooo"
+    (re.compile(r"^n+o+t+$"), "not"),
+    (re.compile(r"^y+e+s+$"), "yes"),  # "yesss"
+)
+
+
 def _split_prefix(word: str) -> tuple[str, ...]:
+    for pattern, plain in _ELONGATED:
+        if pattern.match(word):
+            return (plain,)
+    if len(word) > 5 and word.endswith("ish"):  # "okayish", "goodish"
+        return (word[:-3], "ish")
     for prefix in _NEGATIVE_PREFIXES:
         if word.startswith(prefix) and word[len(prefix) :] in _POSITIVE_STEMS:
             return ("not", word[len(prefix) :])

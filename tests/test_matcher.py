@@ -282,7 +282,9 @@ TEMPLATES = [
     "{x}? not really", "not {x}", "i wouldn't say {x}", "never {x}", "maybe {x}",
     "i guess {x}", "kind of {x}", "not sure {x}", "{x}, i don't know", "no, not {x}",
     "i don't feel {x}", "i'm not sure i'm {x}", "probably {x}", "i can't say {x}",
-    "{x} i suppose", "hardly {x}",
+    "{x} i suppose", "hardly {x}", "nooo {x}", "am i {x}", "i'd be lying if i said i was {x}",
+    "meh, {x}", "the opposite of {x}", "{x}-ish", "i wish i was {x}", "i want to be {x}",
+    "i am anything but {x}", "far from {x}", "i used to be {x}", "{x}... not", "i reckon {x}",
 ]
 
 
