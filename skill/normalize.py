@@ -68,6 +68,7 @@ _IRREGULAR = {
     "theres": "there is",
     "wouldve": "would have",
     "idk": "i do not know",
+    "n't": "not",  # tokenizers that split "do n't"
 }
 
 # 's after these words means "is" (or "has"); elsewhere it is a possessive.

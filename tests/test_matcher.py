@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from skill.matcher import (
     COMMAND_NAMES,
     DEFAULT_AFFIRMATIVE,
+    HEDGES,
+    NEGATORS,
     CommandSpec,
     Match,
     Matcher,
@@ -299,6 +301,23 @@ def test_negated_or_hedged_templates_never_match_affirmative(template, word, lea
     text = lead + template.format(x=word) + trail
     for names in (["okay", "not_okay", "unsure", "support"], ["yes", "no"],
                   ["ready", "not_ready", "unsure"], ["keep", "redo", "no"], ["okay", "yes"]):
+        m = MATCHER.match(text, node_intents(names))
+        assert not (m.kind == "intent" and m.name in VOCAB.affirmative), (text, names, m)
+
+
+@given(
+    st.sampled_from(AFFIRMATIVE_WORDS),
+    st.sampled_from(sorted(NEGATORS) + [" ".join(h) for h in HEDGES] + ["n't", "isn't", "don't"]),
+    st.integers(min_value=0, max_value=6),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_negator_or_hedge_anywhere_blocks_affirmative(phrase, qualifier, where):
+    words = phrase.split()
+    where = min(where, len(words))
+    text = " ".join(words[:where] + [qualifier] + words[where:])
+    a = analyze(text)
+    assert a.negated or a.hedged, text
+    for names in (["okay", "not_okay", "unsure"], ["yes", "no"], ["ready", "not_ready"], ["keep", "redo", "no"]):
         m = MATCHER.match(text, node_intents(names))
         assert not (m.kind == "intent" and m.name in VOCAB.affirmative), (text, names, m)
 

@@ -58,6 +58,7 @@ from skill.normalize import normalize, tokens
         ("im fine", "i am fine"),
         ("dont know", "do not know"),
         ("idk", "i do not know"),
+        ("I do n't know", "i do not know"),
         ("dunno", "do not know"),
         ("kinda", "kind of"),
         ("sorta okay", "sort of okay"),
