@@ -185,6 +185,7 @@ _POSITIVE_STEMS = frozenset(
     "seen supported certain steady stable balanced wanted rested peaceful".split()
 )
 _NEGATIVE_PREFIXES = ("un", "dis", "in", "im", "non")
+_ISH_STEMS = _POSITIVE_STEMS | {"better", "warm", "great", "alright", "bad", "sad", "low", "tired"}
 
 
 _ELONGATED = (
@@ -198,7 +199,7 @@ def _split_prefix(word: str) -> tuple[str, ...]:
     for pattern, plain in _ELONGATED:
         if pattern.match(word):
             return (plain,)
-    if len(word) > 5 and word.endswith("ish"):  # "okayish", "goodish"
+    if word.endswith("ish") and word[:-3] in _ISH_STEMS:  # "okayish", not "finish"
         return (word[:-3], "ish")
     for prefix in _NEGATIVE_PREFIXES:
         if word.startswith(prefix) and word[len(prefix) :] in _POSITIVE_STEMS:
@@ -238,13 +239,7 @@ class Analysis:
     strong_negation: bool = False  # a negator outside any hedge ("I think I'm *not* okay")
     dehedged_key: str = ""  # without the hedge words ("kind of disconnected" -> "not connected")
     soft_negation: bool = False  # the hedge itself says no ("not really", "not sure")
-
-    @property
-    def polarity(self) -> tuple[bool, bool]:
-        return self._polarity
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_polarity", (self.negated, self.hedged))
+    polarity: tuple[bool, bool] = (False, False)  # (negated, hedged), what phrases must agree on
 
 
 def _key(words: Sequence[str], fallback: bool = True) -> str:
@@ -283,6 +278,7 @@ def analyze(text: str) -> Analysis:
         strong_negation=any(n and not h for n, h in zip(neg_mask, hedge_mask)),
         dehedged_key=_key([w for w, h in zip(words, hedge_mask) if not h], fallback=False),
         soft_negation=any(n and h for n, h in zip(neg_mask, hedge_mask)),
+        polarity=(negated, hedged),
     )
 
 

@@ -248,6 +248,18 @@ def test_accepts_plain_dicts_and_tuples():
     assert m.match("stop", {}).name == "stop"
 
 
+def test_word_shapes():
+    assert analyze("unhappy").words == ("not", "happy")
+    assert analyze("insecure").negated
+    assert not analyze("understand").negated
+    assert analyze("okayish").hedged
+    assert not analyze("finish").hedged and analyze("finish").words == ("finish",)
+    assert not analyze("rubbish").hedged
+    assert analyze("nooo").words == ("no",)
+    assert analyze("sure, why not").negated is False
+    assert analyze("could be better").polarity == (True, False)
+
+
 def test_very_long_speech_is_unclear_but_stop_still_counts():
     long = "I am okay and the weather is lovely today " * 500
     assert MATCHER.match(long, FEEL).kind == "unclear"
