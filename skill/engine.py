@@ -508,13 +508,12 @@ class Engine:
         if self.mode == "saving":
             # The shell should have answered the SaveNote first; assume it was kept,
             # but a stop or the safe word still ends the session on this turn.
-            log.warning("expected NoteSaved/NoteFailed, got Heard; carrying on")
-            self.notes_saved += 1
             match = self._match(text, {}, event.confidence, frozenset({"stop", "safe_word"}))
             if match.kind == "command" and match.name in ("stop", "safe_word"):
+                self.notes_saved += 1
                 self._command(match.name, out)
             else:
-                self._goto(node.then or "resume", out)
+                self._unanswered_save(out)
             return
         # listen / idle
         if self.mode == "idle":
@@ -623,14 +622,24 @@ class Engine:
         else:
             self._goto(esc.then, out)
 
+    def _unanswered_save(self, out: list[Action]) -> None:
+        """The shell did not answer SaveNote; never ask it to save twice, just go on."""
+        log.warning("expected NoteSaved/NoteFailed; carrying on")
+        self.notes_saved += 1
+        self._goto(self._node().then or "resume", out)
+
     def _silence(self, out: list[Action]) -> None:
-        if self.mode in ("listen", "note", "confirm"):
+        if self.mode == "saving":
+            self._unanswered_save(out)
+        elif self.mode in ("listen", "note", "confirm"):
             self._escalate("on_silence", out)
         else:
             out.append(self._await())
 
     def _timeout(self, out: list[Action]) -> None:
-        if self.mode == "wait":
+        if self.mode == "saving":
+            self._unanswered_save(out)
+        elif self.mode == "wait":
             self._goto(self._node().then or "resume", out)
         elif self.mode == "pause":
             self._reask(out)
@@ -739,6 +748,8 @@ class Engine:
             self._repeat(out)
             return
         flow, nid = self.history.pop()
+        if flow != here[0] and self.resume_stack and self.resume_stack[-1][0] == flow:
+            self.resume_stack.pop()  # backing out of a sub-flow: forget where it would return to
         self.answers.pop(f"{flow}.{nid}", None)
         self.answers.pop(f"{here[0]}.{here[1]}", None)
         self._say(out, self._reply("back"), "reply")

@@ -379,3 +379,24 @@ def test_every_turn_ends_with_an_awaiting_action(bundle):
         assert isinstance(last(acts), (Listen, Wait, End, SaveNote))
         acts = e.handle(Heard(line))
     assert isinstance(last(acts), SaveNote)
+
+
+def test_unanswered_save_is_never_asked_twice(bundle):
+    """A shell that forgets to answer SaveNote gets no second SaveNote (no duplicate notes)."""
+    e = make(bundle)
+    _to_offer(e)
+    e.handle(Heard("yes"))
+    e.handle(Heard("bring the heater"))
+    assert isinstance(last(e.handle(Heard("yes"))), SaveNote)
+    acts = e.handle(Silence())
+    assert not any(isinstance(a, SaveNote) for a in acts)
+    assert last(acts) == End("completed")
+
+
+def test_back_out_of_a_sub_flow(bundle):
+    e = make(bundle)
+    e.start()
+    e.handle(Heard("I'm not okay"))
+    assert e.node == "helper.start"
+    e.handle(Heard("go back"))
+    assert e.node == "feel" and e.resume_stack == []
