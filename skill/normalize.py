@@ -158,9 +158,9 @@ def _drop_fillers(words: list[str]) -> list[str]:
         if w in _FILLERS:
             i += 1
             continue
-        if w == "well" and at_start and any(x != _BOUNDARY for x in words[i + 1 :]):
-            # "Well, I'm okay" / "well I guess": a leading "well" is a filler,
-            # but "I am well" and a lone "well" keep it.
+        if w == "well" and at_start:
+            # "Well, I'm okay" / "well I guess" / a hesitant "Well...": a
+            # leading "well" is a filler; "I am well" keeps it.
             i += 1
             continue
         if w == "like" and (at_start or nxt == _BOUNDARY or (kept and kept[-1] in _BE)):
