@@ -180,15 +180,19 @@ def _drop_fillers(words: list[str]) -> list[str]:
     return [w for w in kept if w != _BOUNDARY]
 
 
-@lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """Lowercase, expand contractions, drop punctuation and fillers, collapse spaces.
 
-    ``normalize("Um, I'm NOT okay...")`` is ``"i am not okay"``. Never raises on
-    str input; anything else is coerced with ``str()``.
+    ``normalize("Um, I'm NOT okay...")`` is ``"i am not okay"``. Never raises:
+    anything that is not a str is coerced with ``str()`` (None gives "").
     """
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    return _normalize(text)
+
+
+@lru_cache(maxsize=8192)
+def _normalize(text: str) -> str:
     # NFKC folds full-width letters, ligatures and compatibility forms;
     # casefold handles ß and friends. Surrogates and other junk are dropped.
     text = unicodedata.normalize("NFKC", text.encode("utf-8", "replace").decode("utf-8"))

@@ -108,6 +108,7 @@ def test_tokens():
 def test_non_string_input_is_coerced():
     assert normalize(None) == ""  # type: ignore[arg-type]
     assert normalize(42) == "42"  # type: ignore[arg-type]
+    assert normalize(["Yes"]) == "yes"  # type: ignore[arg-type]
 
 
 def test_lone_surrogates_and_control_characters_are_safe():
