@@ -95,12 +95,23 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return v
 
 
-def convert(file: str, node: yaml.Node, duplicates: list[YamlError]) -> Any:
+MAX_NODES = 200_000  # aliases can make a tiny file expand enormously ("billion laughs")
+
+
+class _TooBig(Exception):
+    pass
+
+
+def convert(file: str, node: yaml.Node, duplicates: list[YamlError], budget: list[int] | None = None) -> Any:
     """Turn a composed node into YMap/YList/scalars; duplicate keys go to ``duplicates``."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig()
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
     if isinstance(node, yaml.SequenceNode):
-        out = YList(convert(file, item, duplicates) for item in node.value)
+        out = YList(convert(file, item, duplicates, budget) for item in node.value)
         out.mark = _mark(file, node)
         out.imarks = [_mark(file, item) for item in node.value]
         return out
@@ -122,7 +133,7 @@ def convert(file: str, node: yaml.Node, duplicates: list[YamlError]) -> Any:
                 first = m.kmarks[key]
                 duplicates.append(YamlError(_mark(file, knode), f"duplicate key '{key}' (first given at line {first.line})"))
                 continue
-            m[key] = convert(file, vnode, duplicates)
+            m[key] = convert(file, vnode, duplicates, budget)
             m.kmarks[key] = _mark(file, knode)
             m.vmarks[key] = _mark(file, vnode)
         return m
@@ -143,6 +154,8 @@ def load(file: str, text: str) -> tuple[Any, list[YamlError]]:
         return None, [YamlError(Mark(file, line, col), f"YAML syntax error: {msg}")]
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         return None, [YamlError(Mark(file, 1, 1), f"YAML syntax error: {exc}")]
+    except RecursionError:
+        return None, [YamlError(Mark(file, 1, 1), "the file is nested too deeply")]
     if node is None:
         return None, []
     problems: list[YamlError] = []
@@ -150,4 +163,6 @@ def load(file: str, text: str) -> tuple[Any, list[YamlError]]:
         value = convert(file, node, problems)
     except RecursionError:
         return None, [YamlError(Mark(file, 1, 1), "the file is nested too deeply")]
+    except _TooBig:
+        return None, [YamlError(Mark(file, 1, 1), "the file expands to too much data (too many '*' aliases?)")]
     return value, problems

@@ -163,3 +163,16 @@ def test_schema_matches_the_loader():
     assert node["properties"]["end"]["enum"] == list(END_REASONS)
     transition = schema["$defs"]["transition"]["oneOf"][1]
     assert set(transition["properties"]) == set(TRANSITION_KEYS)
+
+
+def test_alias_bomb_is_refused_quickly():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 9):
+        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join(f"*{chr(96 + i)}" for _ in range(10)) + "]\n"
+    value, problems = load("bomb.yaml", bomb)
+    assert value is None and "too much data" in problems[0].message
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    value, problems = load("deep.yaml", "[" * 5000 + "]" * 5000)
+    assert problems
