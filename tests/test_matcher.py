@@ -214,6 +214,12 @@ def test_affirmative_list_is_configurable():
     plain = Matcher(COMMAND_PHRASES, affirmative={"fine": "bad"})
     assert plain.match("I'm not all good", intents).name == "bad"
     assert plain.match("all good", intents).name == "fine"
+    as_list = Matcher(COMMAND_PHRASES, affirmative=["yes", "okay"])
+    assert as_list.affirmative == {"yes": "no", "okay": "not_okay"}
+    assert as_list.match("I'm not okay", FEEL).name == "not_okay"
+    assert as_list.match("I'm not ready", node_intents(["ready", "not_ready"])).name == "not_ready"
+    # "ready" is not affirmative for this matcher: a negated answer may still not match it.
+    assert as_list.match("not ready", {"ready": ["ready"]}).kind == "unclear"
 
 
 def test_close_scores_are_ambiguous_with_alternatives():
@@ -421,16 +427,17 @@ def test_bad_files_give_one_clear_line(tmp_path):
 
 
 def test_match_time_is_small_report_only(capsys):
-    """Measure (never assert) the time per match; the number goes in the report."""
+    """Measure (never assert) the time per match; the numbers go in the report."""
     texts = ["I'm okay", "not feeling great", "what's the weather like", "could you say that again",
              "I guess I'm a bit upset", "yes please"]
     MATCHER.match("warm up", FEEL)
-    start = time.perf_counter()
-    n = 0
+    times = []
     for i in range(50):
         for t in texts:
-            MATCHER.match(f"{t} {i}", FEEL)  # defeat the analysis cache
-            n += 1
-    per_ms = (time.perf_counter() - start) / n * 1000
+            start = time.perf_counter()
+            MATCHER.match(f"{t} {i}", FEEL)  # a new text each time: no cache hit
+            times.append(time.perf_counter() - start)
+    times.sort()
+    median, p90 = times[len(times) // 2] * 1000, times[int(len(times) * 0.9)] * 1000
     with capsys.disabled():
-        print(f"\n[matcher] {per_ms:.3f} ms per uncached match over {n} matches")
+        print(f"\n[matcher] median {median:.3f} ms, p90 {p90:.3f} ms per uncached match ({len(times)} matches)")
