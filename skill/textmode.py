@@ -138,8 +138,11 @@ class TextSession:
         self.events = events
         self.notes = notes
         self.interactive = interactive
+        self._waiting: Wait | None = None
+        self._shown_since_wait = True
 
     def show(self, text: str, end: str = "\n") -> None:
+        self._shown_since_wait = True
         try:
             self.out.write(text + end)
             self.out.flush()
@@ -178,7 +181,10 @@ class TextSession:
                     return self.eof()
                 event = Heard(line, 1.0) if line.strip() else Silence()
             elif isinstance(action, Wait):
-                self.show(WAITING)
+                if not (action == self._waiting and not self._shown_since_wait):
+                    self.show(WAITING)  # once per wait, not after every ignored line
+                self._waiting = action
+                self._shown_since_wait = False
                 line = self.ask()
                 if line is None:
                     return self.eof()

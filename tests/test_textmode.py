@@ -196,3 +196,20 @@ def test_read_line_caps_and_decodes():
     assert read_line(stream) == "y" * MAX_LINE
     assert read_line(stream) == "last"
     assert read_line(stream) is None
+
+
+def test_waiting_line_shown_once_per_wait(tmp_path):
+    """Lines typed during a quiet wait that are not 'continue' do not repeat the waiting line."""
+    import argparse
+
+    from skill import textmode
+    from skill.validate import load_checked
+
+    bundle, _ = load_checked(ROOT / "dialogs")
+    args = argparse.Namespace(flow="aftercare", names=["Sam", "Alex"], setting="sofa", safe_word="red", seed=1,
+                              events=None, notes_enabled=False, notes_dir=str(tmp_path))
+    stdout = io.StringIO()
+    rc = textmode.run(args, bundle, stdin=io.BytesIO(b"hmm\nnot yet\ncontinue\nstop\n"), stdout=stdout)
+    assert rc == 0
+    assert stdout.getvalue().count(WAITING) == 1
+    assert "Sam," in stdout.getvalue()
