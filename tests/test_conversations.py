@@ -166,3 +166,48 @@ def test_runner_can_fail(bundle):
                 {"names": ["Sam", "Alex"], "seed": 1, "turns": [{"expect_node": "close"}]}, "inline")
     with pytest.raises(AssertionError):
         run_case(bundle, case)
+
+
+def _calm_answer(engine: Engine, action) -> Heard:
+    """The last-listed plain answer at a node (the calm path), as its first example phrase."""
+    if engine.mode == "confirm":
+        return Heard("yes")
+    if action.free_form:
+        return Heard("a little more time together next time")
+    node = engine._node()
+    plain = [i for i, t in node.listen.items() if not t.now]
+    intent = plain[-1]
+    return Heard(engine.bundle.intent_phrases(node, intent)[0])
+
+
+@pytest.mark.parametrize("people", [[], ["Sam"], ["Sam", "Alex"], ["Sam", "Alex", "Kim"]],
+                         ids=["solo", "one", "two", "three"])
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("flow", ["aftercare", "precare", "reflection", "quick"])
+def test_every_flow_reaches_an_end_on_the_calm_path(bundle, flow, setting, people):
+    """Every flow, every setting, solo to three people: plain answers lead to a kind end."""
+    from skill.protocol import Listen, Wait
+
+    engine = Engine(bundle, flow, SessionContext(names=list(people), setting=setting,
+                                                 last_notes=["More blankets."]), seed=len(people))
+    actions = engine.start()
+    spoken: list[str] = []
+    for _ in range(200):
+        spoken += [a.text for a in actions if isinstance(a, Say)]
+        last = actions[-1]
+        if isinstance(last, End):
+            break
+        if isinstance(last, Wait):
+            event = Heard("continue")
+        elif isinstance(last, SaveNote):
+            event = NoteSaved("n")
+        else:
+            assert isinstance(last, Listen)
+            event = _calm_answer(engine, last)
+        actions = engine.handle(event)
+    assert engine.finished, f"{flow} did not end within 200 turns"
+    assert engine.end_reason in ("completed", "not_ready"), (engine.end_reason, spoken[-3:])
+    for text in spoken:
+        assert "{" not in text and "  " not in text, text
+        if not people:
+            assert "Sam" not in text
