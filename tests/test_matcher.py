@@ -377,6 +377,44 @@ def test_every_vocabulary_phrase_matches_its_own_intent_alone():
             assert (m.kind, m.name) == ("intent", name), (phrase, m)
 
 
+@pytest.mark.parametrize("name", sorted(COMMAND_PHRASES))
+def test_every_command_phrase_is_its_command_at_any_node(name):
+    for phrase in COMMAND_PHRASES[name]:
+        for intents in (FEEL, YES_NO, {}):
+            m = MATCHER.match(phrase, intents)
+            # A node's own exact phrase may win over a non-safety command
+            # ("help me" is support at a feelings question).
+            if m.kind == "intent" and name != "stop":
+                assert m.name in intents, (phrase, m)
+                continue
+            assert (m.kind, m.name) == ("command", name), (phrase, intents.keys(), m)
+
+
+def test_every_phrase_of_every_shipped_node_is_understood_there():
+    """Integration with the real dialogues: each listed phrase, said at its node, is its intent.
+
+    Fails when two answers at one node share a phrase, or when one answer's
+    phrase is really a command (that answer could never be given).
+    """
+    from skill.dialog import load_bundle
+
+    bundle, _ = load_bundle(ROOT / "dialogs")
+    assert bundle.flows, "no flows loaded"
+    commands = {n: list(c.phrases) for n, c in bundle.commands.items() if c.phrases}
+    matcher = Matcher(commands, affirmative=bundle.affirmative)
+    problems = []
+    for fname, flow in bundle.flows.items():
+        for nid, node in flow.nodes.items():
+            intents = {i: bundle.intent_phrases(node, i) for i in node.listen}
+            intents = {i: p for i, p in intents.items() if p}
+            for intent, phrases in intents.items():
+                for phrase in phrases:
+                    m = matcher.match(phrase, intents)
+                    if (m.kind, m.name) != ("intent", intent):
+                        problems.append(f"{fname}.{nid}: {phrase!r} ({intent}) -> {m}")
+    assert not problems, "\n".join(problems[:20])
+
+
 def test_loaders_accept_plain_dicts():
     phrases, specs = load_commands({"version": 1, "commands": {"stop": {"phrases": ["stop"]},
                                                                "pause": ["pause"]}})
