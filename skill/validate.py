@@ -109,8 +109,8 @@ class _Checker:
     # ---- targets -------------------------------------------------------
 
     def target(self, flow: Flow, target: str, mark: Mark, kind: str) -> None:
-        if target == "resume" and kind in ("next", "listen", "branch", "wait", "note", "read_notes", "escalation", "skip"):
-            return
+        if target == "resume" and kind != "resume":
+            return  # back to where the sub-flow was entered from
         if "." in target:
             fname, _, nid = target.rpartition(".")
             other = self.bundle.flows.get(fname)
@@ -469,7 +469,6 @@ def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
 def _check_dir(directory: Path, paths: list[Path], context_dir: Path) -> list[Problem]:
     flows = [p for p in paths if p.stem not in RESERVED_FILES]
     bundle, problems = load_bundle(directory, only=flows)
-    loud = {str(p) for p in problems}  # noqa: F841 - kept for clarity
     given = {p.resolve() for p in paths}
     # vocabulary / commands: report only if asked; borrow from context when missing.
     problems = [p for p in problems if not _is_reserved(p.mark.file) or _resolve(p.mark.file) in given]
