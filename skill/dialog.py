@@ -737,8 +737,11 @@ def load_bundle(directory: Path | str, only: Iterable[Path] | None = None) -> tu
         problems += ps
         bundle.files.append(_label(cmds))
     wanted = {p.resolve() for p in only} if only is not None else None
-    for path in sorted(directory.glob("*.yaml")):
-        if path.stem in RESERVED_FILES:
+    paths = {p.resolve(): p for p in directory.glob("*.yaml")}
+    for p in only or ():
+        paths.setdefault(p.resolve(), p)  # a file given by name is checked whatever it is called
+    for path in sorted(paths.values()):
+        if path.stem in RESERVED_FILES and path.parent.resolve() == directory.resolve():
             continue
         flow, ps = load_flow(path, _label(path))
         loud = wanted is None or path.resolve() in wanted

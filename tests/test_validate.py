@@ -157,3 +157,13 @@ def test_unknown_words_hook(monkeypatch):
     assert "i'm okay" in [p.lower() for p in seen[0]]
     monkeypatch.delattr(models, "unknown_words_warning")
     assert vocabulary_warnings(bundle) == []
+
+
+def test_any_named_file_is_checked_whatever_its_name(tmp_path: Path):
+    odd = tmp_path / "notes.txt"
+    odd.write_text("this: [is not\n")
+    problems = check_files([odd], context=MINI)
+    assert problems and problems[0].message.startswith("YAML syntax error")
+    good = tmp_path / "mini.yml"
+    good.write_text((MINI / "mini.yaml").read_text())
+    assert check_files([good], context=MINI) == []
