@@ -259,14 +259,19 @@ class VoiceSession:
     def _during_playback(self, spoken: str | None) -> Event | None:
         """Wait for playback to end, hearing only the barge-in words."""
         rec = None
-        if spoken is not None and self.barge and self.mic_ok and self.hearing == "voice":
-            rec = self._recognizer(wait=False)
-            if rec is not None:
-                rec.start(list(self.barge))
+        want = spoken is not None and bool(self.barge)
         while self.dev.player.busy:
             if not self.mic_ok or self.hearing != "voice":
                 self.dev.sleep(0.05)
                 continue
+            if want and rec is None:  # the recognizer may still be loading
+                try:
+                    rec = self._recognizer(wait=False)
+                    if rec is not None:
+                        rec.start(list(self.barge))
+                except Exception as exc:
+                    log.warning("no barge-in while speaking: %s", exc)
+                    want = False
             try:
                 block = self.dev.mic.read(0.05)
             except MicLost as exc:
