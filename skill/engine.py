@@ -73,7 +73,7 @@ _DEFAULT_UNCLEAR = Escalation(
 
 # Replies used when commands.yaml has none (kept short and kind).
 DEFAULT_REPLIES: Mapping[str, tuple[str, ...]] = {
-    "stop": ("Okay, we'll stop here. Be gentle with yourselves.",),
+    "stop": ("Okay, we'll stop here. Take good care.",),
     "pause": ("Of course. I'll wait quietly. Say continue when you're ready.",),
     "continue": ("Alright, let's carry on.",),
     "back": ("Okay, let's go back a step.",),
@@ -324,10 +324,10 @@ class Engine:
             return Listen(self.node or "", (), True, self._timeout_s())
         if self.mode == "confirm":
             return Listen(self.node or "", self._phrases(self._confirm_intents()), False, self._timeout_s())
-        return Listen(self.node or "", self._phrases(self._intents(node)), False, self._timeout_s())
+        return Listen(self.node or "", self._phrases(self._intents(node), self._listen_commands()), False, self._timeout_s())
 
     def _wait_action(self, seconds: float, commands: frozenset[str] | None) -> Wait:
-        intents: Mapping[str, Sequence[str]] = {}
+        intents: Mapping[str, Sequence[str]] = self._distress_intents()
         if self.mode == "idle":
             intents = self._intents(self._node())
         return Wait(seconds, self.node or "", self._phrases(intents, commands))
@@ -472,7 +472,12 @@ class Engine:
         if self.mode == "confirm":
             match = self._match(text, self._confirm_intents(), event.confidence, None)
             log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
-            if match.kind == "command":
+            if match.kind == "command" and match.name == "forget":
+                # "forget it" while a note is read back means: don't keep *this* one.
+                self.note_text = ""
+                self._say(out, NOTE_DROPPED, "reply")
+                self._goto(node.then or "resume", out)
+            elif match.kind == "command":
                 self._command(match.name, out)
             elif match.kind == "intent" and match.name == "yes":
                 self.mode = "saving"
@@ -498,10 +503,22 @@ class Engine:
             return
         if self.mode in ("wait", "pause"):
             allowed = WAIT_COMMANDS
-            match = self._match(text, {}, event.confidence, allowed)
+            match = self._match(text, self._distress_intents(), event.confidence, allowed)
             log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
             if match.kind == "command":
                 self._command(match.name, out)
+            elif match.kind == "intent":
+                assert self.visit is not None
+                here = self.visit.flow
+                resume = self._node().then if self.mode == "wait" else self.visit.node
+                target = self.bundle.resolve(here, resume or "") if resume and resume != "resume" else None
+                self.mode = "listen"
+                if target is not None:
+                    self._to_support(target, out)
+                elif self.resume_stack:
+                    self._enter("support", self.bundle.flows["support"].start, out)
+                else:
+                    self._to_support((here, self.visit.node), out)
             else:
                 out.append(self._await())  # stay quietly waiting
             return
@@ -519,7 +536,8 @@ class Engine:
         if self.mode == "idle":
             self.mode = "listen"
         intents = self._intents(node)
-        match = self._match(text, intents, event.confidence, None)
+        commands = None if self.mode == "idle" else self._listen_commands()
+        match = self._match(text, intents, event.confidence, commands)
         log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
         if match.kind == "command":
             self._command(match.name, out)
@@ -538,11 +556,33 @@ class Engine:
         return match
 
     def _confirm_intents(self) -> dict[str, tuple[str, ...]]:
+        """Answers to "Shall I keep that?": the vocabulary's keep/no/redo, so
+        "keep it", "that's right" and "not quite" are understood too."""
+        vocab = self.bundle.vocabulary
         return {
-            "yes": self.bundle.vocabulary.get("yes", ("yes", "yes please", "keep it")),
-            "no": self.bundle.vocabulary.get("no", ("no", "no thanks", "don't keep it")),
-            "redo": REDO_PHRASES,
+            "yes": vocab.get("keep") or vocab.get("yes") or ("yes", "yes please", "keep it"),
+            "no": vocab.get("no") or ("no", "no thanks", "don't keep it"),
+            "redo": vocab.get("redo") or REDO_PHRASES,
         }
+
+    def _distress_intents(self) -> dict[str, tuple[str, ...]]:
+        """While waiting quietly, someone may say they are not okay: listen for
+        that too, so support is never more than one sentence away."""
+        if "support" not in self.bundle.flows:
+            return {}
+        return {name: self.bundle.vocabulary[name] for name in ("not_okay", "support")
+                if self.bundle.vocabulary.get(name)}
+
+    def _to_support(self, resume: tuple[str, str], out: list[Action]) -> None:
+        self.resume_stack.append(resume)
+        support = self.bundle.flows["support"]
+        self._enter("support", support.start, out)
+
+    def _listen_commands(self) -> frozenset[str]:
+        """Commands honoured while listening for an answer: all but "continue",
+        which only means something during a pause or a wait (so "yes, we're
+        ready" answers the question instead of being taken as "continue")."""
+        return (frozenset(self.bundle.commands) | {"safe_word", "stop"}) - {"continue"}
 
     def _answer(self, intent: str, out: list[Action]) -> None:
         assert self.visit is not None
