@@ -178,3 +178,100 @@ def test_settings_written_by_setup_hold_preferences_only(tmp_path):
     done, _ = _run(box, ["--flow", "quick", "--seed", "8"], note=None)
     assert [p.name for p in box.config_dir.iterdir()] == ["config.yaml"]
     _assert_nothing_heard_kept(box, done, None)
+
+
+# --------------------------------------------------------------------------
+# With a real speech backend, through a real (virtual) sound server
+# --------------------------------------------------------------------------
+
+from tests.soundserver import active_windows, sound_server  # noqa: E402,F401
+from tests.speech_fixtures import synth  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _records(path: Path) -> list[dict]:
+    import json
+
+    out = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                break
+    return out
+
+
+def _voice_checkin(server, box: Sandbox, events: Path, answers: dict[str, str], flow: str, backend: str):
+    """Run one spoken check-in; answer each listening node by voice."""
+    import subprocess
+    import sys
+
+    env = {**server.env, **box.env, "PYTHONUNBUFFERED": "1"}
+    recorder = server.record_speaker()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-vv", "--flow", flow, "--seed", "2",
+                             "--backend", backend, "--events", str(events)],
+                            cwd=box.work, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen, deadline = 0, time.monotonic() + 240
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            records = _records(events)
+            turn = next((r for r in records[seen:] if r["event"] in ("listen", "pause", "end")), None)
+            if turn is None:
+                time.sleep(0.05)
+                continue
+            seen = records.index(turn, seen) + 1
+            if turn["event"] == "end":
+                break
+            quiet_since = time.monotonic()
+            while time.monotonic() - quiet_since < 30:  # until the speaker is quiet for 0.6 s
+                active = active_windows(recorder.samples(), 0.05)
+                if len(active) >= 12 and not active[-12:].any():
+                    break
+                time.sleep(0.1)
+            answer = "continue" if turn["event"] == "pause" else answers.get(turn["node"], "skip")
+            server.play_into_mic(synth(answer, pad=(0.2, 0.3)))
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            import json
+
+            trail = "\n".join(json.dumps(r)[:160] for r in _records(events)[-15:])
+            raise AssertionError(f"the spoken check-in did not end\n{trail}\n{err[-2000:]}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        recorder.stop()
+    return proc.returncode, out, err, _records(events)
+
+
+@pytest.mark.sound
+def test_spoken_checkin_keeps_no_audio_and_no_transcript(sound_server, tmp_path):  # noqa: F811
+    box = Sandbox(tmp_path / "box")
+    events = tmp_path / "events.jsonl"  # the one place heard text may go: where the user points it
+    code, out, err, records = _voice_checkin(
+        sound_server, box, events, {"feel": "I'm okay", "need": "no", "anything_else": "no"},
+        flow="quick", backend="pocketsphinx")
+    assert code == 0, err
+    assert "Traceback" not in err
+    heard = [r.get("text") or "" for r in records if r["event"] == "heard"]
+    assert any(h.strip() for h in heard), "something must have been recognized"
+    assert [r["reason"] for r in records if r["event"] == "end"] == ["completed"]
+    # Recognized text (of any length worth searching) is nowhere but the events file.
+    phrases = {h.strip() for h in heard if len(h.strip()) >= 5}
+    for path in box.files():
+        data = path.read_bytes().lower()
+        assert path.suffix.lower() not in AUDIO_SUFFIXES, f"audio file written: {path}"
+        assert not data.startswith(AUDIO_MAGIC), f"audio data written: {path}"
+        for phrase in phrases:
+            assert phrase.lower().encode() not in data, f"{path} holds heard text"
+    log_lines = [line for line in err.splitlines() if line.startswith(("DEBUG", "INFO", "WARNING", "ERROR"))]
+    assert any("heard" in line for line in log_lines), "the log should say that something was heard"
+    for phrase in phrases:
+        assert not any(phrase.lower() in line.lower() for line in log_lines), f"log holds heard text: {phrase}"
+    assert not box.notes_dir.exists() or list(box.notes_dir.iterdir()) == []
+    assert list(box.tmp.iterdir()) == [], "the program left temporary files"
