@@ -159,9 +159,37 @@ def test_reflection_reads_back_and_adds_nothing_unasked(tmp_path):
     _assert_nothing_heard_kept(box, done, NOTE)
 
 
+def test_reflection_reads_nothing_back_without_a_yes(tmp_path):
+    box = Sandbox(tmp_path)
+    _run(box, ["--flow", "aftercare", "--seed", "5"], note=NOTE)
+
+    def decline(event: dict) -> str:
+        if event["event"] == "pause":
+            return ""
+        node = event.get("node") or ""
+        return "no" if "note" in node else "skip"
+
+    checkin = CliCheckin(box.work, ["--flow", "reflection", "--seed", "6"], box.env)
+    done = checkin.run(decline)
+    assert done.returncode == 0, done.stderr
+    assert any(e["event"] == "node" and e["node"].endswith("notes_offer") for e in checkin.events)
+    assert NOTE not in done.stdout
+    assert not any(NOTE in (e.get("text") or "") for e in checkin.events if e["event"] == "say")
+
+
 def test_no_notes_flag_never_creates_a_notes_folder(tmp_path):
     box = Sandbox(tmp_path)
     done, checkin = _run(box, ["--flow", "aftercare", "--no-notes", "--seed", "7"], note=NOTE)
+    assert not [e for e in checkin.events if e["event"] == "note"]
+    assert not box.notes_dir.exists()
+    _assert_nothing_heard_kept(box, done, None)
+
+
+def test_notes_off_in_the_settings_file_never_creates_a_notes_folder(tmp_path):
+    box = Sandbox(tmp_path)
+    box.config_dir.mkdir(parents=True)
+    (box.config_dir / "config.yaml").write_text("notes: false\n")
+    done, checkin = _run(box, ["--flow", "aftercare", "--seed", "7"], note=NOTE)
     assert not [e for e in checkin.events if e["event"] == "note"]
     assert not box.notes_dir.exists()
     _assert_nothing_heard_kept(box, done, None)
