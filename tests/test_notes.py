@@ -204,7 +204,7 @@ def _cli(argv, root):
 
 def test_cli_list_when_empty(tmp_path):
     code, out, err = _cli(["notes", "list"], tmp_path / "n")
-    assert code == 0 and "No notes are kept" in out and err == ""
+    assert code == 0 and "No notes are kept" in out and str(tmp_path / "n") in out and err == ""
 
 
 def test_cli_list_show_delete(store):
