@@ -6,8 +6,15 @@ and name lookup Python code attempts; while a session is guarded those are
 recorded and refused. Only ``models download`` runs unguarded.
 
 Audit hooks cannot be removed, so one hook is installed per process and a
-module-level flag switches it on and off. Local (AF_UNIX) connections are
-recorded but allowed: they never leave the machine.
+module-level flag switches it on and off.
+
+What counts: anything that could carry data off the machine (connect, send,
+name lookups, binding a non-loopback address) is refused and recorded, even
+to 127.0.0.1 (a local proxy could forward it). What does not: AF_UNIX
+sockets, creating a socket, and binding one to a loopback address with
+nothing sent. The last is what ``import vosk`` does: vosk imports requests,
+whose urllib3 probes for IPv6 at import time by binding a socket to ``::1``.
+Such events are listed as ``local`` in the report, so they stay visible.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ log = logging.getLogger(__name__)
 NETWORK_EVENTS = frozenset({
     "socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind",
     "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr",
-    "socket.getnameinfo", "socket.__new__",
+    "socket.getnameinfo",
 })
 _LOCAL_FAMILIES = {getattr(socket, "AF_UNIX", -1)}
+_LOOPBACK = ("127.", "::1", "localhost")
 
 
 class OfflineViolation(PermissionError):
@@ -40,6 +48,7 @@ class Guard:
 
     active: bool = False
     attempts: list[str] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -47,34 +56,36 @@ _guard = Guard()
 _installed = False
 
 
-def _describe(event: str, args: tuple) -> str | None:
-    """One line about a network attempt, or None when it is local/harmless."""
-    if event == "socket.__new__":
-        family = args[1] if len(args) > 1 else None
-        if family in _LOCAL_FAMILIES or family == -1:
-            return None
-        return f"{event} family={family}"
+def _describe(event: str, args: tuple) -> tuple[str, bool] | None:
+    """(one line about the event, is it network use?) or None when it is an
+    AF_UNIX socket (never leaves the machine)."""
     if event in ("socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"):
         sock = args[0] if args else None
         if getattr(sock, "family", None) in _LOCAL_FAMILIES:
             return None
         address = args[1] if len(args) > 1 else ""
-        return f"{event} {address!r}"
+        if event == "socket.bind":
+            host = str(address[0] if isinstance(address, tuple) and address else address)
+            return f"{event} {address!r}", not host.startswith(_LOOPBACK)
+        return f"{event} {address!r}", True
     host = args[0] if args else ""
-    return f"{event} {host!r}"
+    return f"{event} {host!r}", True
 
 
 def _hook(event: str, args: tuple) -> None:
     if not _guard.active or event not in NETWORK_EVENTS:
         return
-    what = _describe(event, args)
-    if what is None:
+    seen = _describe(event, args)
+    if seen is None:
         return
+    what, network = seen
     with _guard.lock:
-        _guard.attempts.append(what)
+        (_guard.attempts if network else _guard.local).append(what)
+    if not network:
+        log.debug("allowed local socket use during a session: %s", what)
+        return
     log.error("blocked a network attempt during a session: %s", event)
-    if event != "socket.__new__":
-        raise OfflineViolation(f"network use is not allowed during a session ({event})")
+    raise OfflineViolation(f"network use is not allowed during a session ({event})")
 
 
 def install() -> None:
@@ -92,6 +103,7 @@ def session_guard():
     install()
     with _guard.lock:
         _guard.attempts = []
+        _guard.local = []
     previous = _guard.active
     _guard.active = True
     try:
@@ -109,4 +121,6 @@ def attempts() -> list[str]:
 def report() -> dict:
     """An event-log record summarizing the guard, written at session end."""
     seen = attempts()
-    return {"event": "offline", "network_attempts": len(seen), "blocked": seen}
+    with _guard.lock:
+        local = list(_guard.local)
+    return {"event": "offline", "network_attempts": len(seen), "blocked": seen, "local": local}
