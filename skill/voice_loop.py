@@ -152,6 +152,7 @@ class VoiceSession:
         self.hearing = "voice"  # voice | text
         self.barge_ins = 0
         self.mic_losses = 0
+        self.first_words_logged = False
 
     # ---- main loop ----------------------------------------------------------
 
@@ -252,6 +253,14 @@ class VoiceSession:
             self.dev.say_line(text)
             self.speech_end = self.dev.clock()
             return None
+        if not self.first_words_logged:
+            self.first_words_logged = True
+            started = since_process_start()
+            if started is not None:
+                log.info("first words began %.2f s after the program started", started)
+        begin = getattr(self.dev.recognizer, "begin", None)
+        if begin is not None:
+            begin()  # load the recognizer while this plays
         heard = self._during_playback(text if barge else None)
         self.speech_end = self.dev.player.ended_at if heard is None else self.dev.clock()
         return heard
@@ -325,7 +334,8 @@ class VoiceSession:
         if self._loaded is None:
             getter = self.dev.recognizer
             future = getattr(getter, "future", None)
-            if not wait and future is not None and not future.done():
+            if not wait and hasattr(getter, "begin") and (future is None or not future.done()):
+                getter.begin()
                 return None
             self._loaded = getter()
         return self._loaded
@@ -507,14 +517,36 @@ def _err(line: str) -> None:
 
 
 class _LazyRecognizer:
-    """Loads the recognizer in a thread; calling it waits for the result."""
+    """Loads the recognizer in a thread once :meth:`begin` is called (when
+    the greeting starts playing, so the load does not delay the first words);
+    calling it waits for the result."""
 
     def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recognizer")
-        self.future = self._pool.submit(factory)
+        self.future: concurrent.futures.Future | None = None
+
+    def begin(self) -> None:
+        if self.future is None:
+            self.future = self._pool.submit(self._factory)
 
     def __call__(self) -> Any:
+        self.begin()
+        assert self.future is not None
         return self.future.result()
+
+
+def since_process_start() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere)."""
+    try:
+        import os
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _typed_line(timeout: float) -> str | None:
@@ -561,7 +593,7 @@ def _open_events(args: argparse.Namespace):
     from skill.eventlog import EventLog
     if target == "-":
         return EventLog(sys.stdout), None
-    handle = open(target, "a", encoding="utf-8", buffering=1)
+    handle = open(target, "w", encoding="utf-8", buffering=1)
     return EventLog(handle), handle
 
 
