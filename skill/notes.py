@@ -329,11 +329,22 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _configured_dir(args: argparse.Namespace, err) -> str | None:
+    """``notes_dir`` from the settings file, so the CLI finds the notes the check-ins keep."""
+    from skill import config
+
+    given = getattr(args, "config", None)
+    values, problems = config.load(Path(given).expanduser() if given else paths.config_file())
+    for problem in problems:
+        print(problem, file=err)
+    return values.get("notes_dir")
+
+
 def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
     """Carry out a ``notes`` command; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
-    store = NotesStore(getattr(args, "notes_dir", None) or None)
+    store = NotesStore(getattr(args, "notes_dir", None) or _configured_dir(args, err))
     command = args.notes_command
     try:
         if command == "list":

@@ -31,6 +31,12 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def no_user_settings(tmp_path, monkeypatch):
+    """Never read the real user's config.yaml."""
+    monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path / "config"))
+
+
 @pytest.fixture
 def store(tmp_path):
     return NotesStore(tmp_path / "notes", now=Clock())
@@ -238,3 +244,16 @@ def test_cli_bad_ids_give_one_line(tmp_path, argv, code):
     got, out, err = _cli(argv, tmp_path)
     assert got == code
     assert out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_cli_uses_the_notes_dir_from_the_settings_file(tmp_path, store):
+    store.begin_session("quick")
+    store.add("from the settings")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(f"notes_dir: {store.root}\n")
+    parser = argparse.ArgumentParser(prog="aftercare")
+    notes.register_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["notes", "list"])
+    out, err = io.StringIO(), io.StringIO()
+    assert args.func(args, out=out, err=err) == 0
+    assert "1 note" in out.getvalue() and err.getvalue() == ""
