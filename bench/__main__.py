@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     store = C.Corpus(args.cache)
     made = store.ensure(utts, workers=2)
     log.info("corpus: %d utterances (%d new renders) in %s", len(utts), made, args.cache)
-    manifest = args.cache / f"manifest-run-{os.getpid()}.jsonl"
+    manifest = args.cache / "manifest-last.jsonl"  # kept (outside the repo) for analysis
     manifest.write_text("".join(C.manifest_line(u) + "\n" for u in utts), encoding="utf-8")
 
     common = ["--manifest", str(manifest), "--cache", str(args.cache), "--dialogs", str(args.dialogs),
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 log.info("  %d utterances in %.0f s", len(run["turns"]), time.time() - t)
                 runs.append(run)
     finally:
-        manifest.unlink(missing_ok=True)
+        (args.cache / "runs-last.json").write_text(json.dumps(runs), encoding="utf-8")
     if not runs:
         log.error("no backend ran")
         return 1

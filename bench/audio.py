@@ -19,10 +19,12 @@ LEAD_S = 0.3  # silence before the speech, as a microphone would catch it
 NOISE_SECONDS = 60
 
 # sox effect chains for each noise kind. "water" imitates a running tap or
-# bath filling: band-limited white noise with a fast, shallow tremolo.
+# bath filling: band-limited white noise with a fast, shallow tremolo. Every
+# bed is high-passed at 50 Hz, as a microphone's DC blocker would: sox's raw
+# brown noise is mostly sub-audio drift no microphone delivers.
 NOISE_RECIPES: dict[str, list[str]] = {
-    "pink": ["synth", str(NOISE_SECONDS), "pinknoise"],
-    "brown": ["synth", str(NOISE_SECONDS), "brownnoise"],
+    "pink": ["synth", str(NOISE_SECONDS), "pinknoise", "highpass", "50"],
+    "brown": ["synth", str(NOISE_SECONDS), "brownnoise", "highpass", "50"],
     "water": [
         "synth", str(NOISE_SECONDS), "whitenoise",
         "highpass", "400", "lowpass", "3500", "tremolo", "7", "40",
@@ -55,6 +57,12 @@ def render_speech(text: str, voice: str, rate: int, path: Path) -> None:
     _run(["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(tmp),
           "pad", str(LEAD_S), "0"], raw)
     tmp.replace(path)
+
+
+def noise_key(kind: str) -> str:
+    """File stem for a noise bed; changes with its recipe so a stale cache is never reused."""
+    import hashlib
+    return f"{kind}-{hashlib.sha1(' '.join(NOISE_RECIPES[kind]).encode()).hexdigest()[:8]}"
 
 
 def render_noise(kind: str, path: Path) -> None:

@@ -126,8 +126,8 @@ def latency(turns: Iterable[dict]) -> dict[str, float | None]:
     for name, vals in (("eos", eos), ("proc", proc), ("total", total)):
         out[f"{name}_p50"] = percentile(vals, 50)
         out[f"{name}_p95"] = percentile(vals, 95)
-    for part in ("final_s", "match_s", "engine_s", "tts_s"):
-        out[f"{part}_p95"] = percentile([t[part] for t in ts], 95)
+    for part in ("final_s", "match_s", "engine_s", "tts_s", "proc_cpu_s"):
+        out[f"{part}_p95"] = percentile([t.get(part, 0.0) for t in ts], 95)
     return out
 
 
@@ -206,7 +206,8 @@ def run_label(run: dict) -> str:
 def headline(runs: Sequence[dict], utts: dict[str, Utterance]) -> dict[str, Any]:
     """The numbers the README quotes, from the main PocketSphinx run."""
     main = next((r for r in runs if r["backend"] == "pocketsphinx" and not r.get("naive")
-                 and not r.get("variant")), None)
+                 and not r.get("variant")), None) or \
+        next((r for r in runs if r["backend"] == "pocketsphinx" and not r.get("naive")), None)
     if main is None:
         return {}
     base = next((r for r in runs if r["backend"] == "pocketsphinx" and r.get("naive")), None)
@@ -219,6 +220,7 @@ def headline(runs: Sequence[dict], utts: dict[str, Utterance]) -> dict[str, Any]
         "misroutes": allc.misroutes,
         "p95_total_s": lat["total_p95"], "p95_proc_s": lat["proc_p95"],
         "p50_total_s": lat["total_p50"], "p95_eos_s": lat["eos_p95"],
+        "p95_proc_cpu_s": lat["proc_cpu_s_p95"],
         "rtf": main.get("rtf"), "rtf_cpu": main.get("rtf_cpu"),
         "rss_sphinx_mb": main.get("peak_rss_mb"),
         "first_word_s": (main.get("startup") or {}).get("first_word_s"),
@@ -298,9 +300,9 @@ def baseline_table(runs: Sequence[dict], utts: dict[str, Utterance]) -> list[str
 
 def latency_table(runs: Sequence[dict]) -> list[str]:
     out = ["| run | n | end of speech p50 / p95 (ms) | processing p50 / p95 (ms) | total p50 / p95 (ms) "
-           "| p95 parts: final / matcher / engine / TTS (ms) | RTF wall / CPU | peak RSS | model load "
+           "| p95 parts: final / matcher / engine / TTS (ms) | processing CPU p95 (ms) | RTF wall / CPU | peak RSS | model load "
            "| idle CPU | first word |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in runs:
         lat = latency(run["turns"])
         st = run.get("startup") or {}
@@ -310,6 +312,7 @@ def latency_table(runs: Sequence[dict]) -> list[str]:
             f"| {run_label(run)} | {lat['n']} | {_ms(lat['eos_p50'])} / {_ms(lat['eos_p95'])} "
             f"| {_ms(lat['proc_p50'])} / {_ms(lat['proc_p95'])} | {_ms(lat['total_p50'])} / {_ms(lat['total_p95'])} "
             f"| {_ms(lat['final_s_p95'])} / {_ms(lat['match_s_p95'])} / {_ms(lat['engine_s_p95'])} / {_ms(lat['tts_s_p95'])} "
+            f"| {_ms(lat['proc_cpu_s_p95'])} "
             f"| {rtf} | {run['peak_rss_mb']:.0f} MB | {run['load_s']:.2f} s | {run['idle_cpu_pct']:.1f}% | {fw} |")
     return out
 

@@ -95,6 +95,7 @@ class Turn:
     audio_s: float
     decode_s: float
     decode_cpu_s: float
+    proc_cpu_s: float = 0.0   # CPU seconds of the processing (the machine is shared)
     heard: str = field(default="", repr=False)
 
 
@@ -128,14 +129,25 @@ def make_recognizer(backend: str, model: str | None):
     from skill import backends
     kind = backend.split("-")[0]
     kw = {} if ENDPOINT_SILENCE is None else {"endpoint_silence": ENDPOINT_SILENCE}
-    if not OPTIONS:
-        return backends.make_recognizer(kind, model, **kw)
-    endpoint = backends.endpoint_config(**kw)
-    if kind == "pocketsphinx":
-        from skill.recognizer_sphinx import SphinxRecognizer
-        return SphinxRecognizer(endpoint=endpoint, **OPTIONS)
-    from skill.recognizer_vosk import VoskRecognizer
-    return VoskRecognizer(Path(model), endpoint=endpoint, **OPTIONS)
+    options = dict(OPTIONS)
+    variant = options.pop("endpointer", None)
+    if options.pop("grammar", None) == "filler":
+        from bench import variants
+        variants.apply_filler()
+    if not options:
+        rec = backends.make_recognizer(kind, model, **kw)
+    else:
+        endpoint = backends.endpoint_config(**kw)
+        if kind == "pocketsphinx":
+            from skill.recognizer_sphinx import SphinxRecognizer
+            rec = SphinxRecognizer(endpoint=endpoint, **options)
+        else:
+            from skill.recognizer_vosk import VoskRecognizer
+            rec = VoskRecognizer(Path(model), endpoint=endpoint, **options)
+    if variant:
+        from bench import variants
+        variants.apply(rec, variant)
+    return rec
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -328,7 +340,8 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
 def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float):
     """Feed ``pcm`` block by block.
 
-    Returns (result, audio_pos_s, last_call_s, decode_wall_s, decode_cpu_s, endpointed).
+    Returns (result, audio_pos_s, (last_call_wall_s, last_call_cpu_s), decode_wall_s,
+    decode_cpu_s, endpointed).
     CPU time is kept beside wall time because the machine is shared: CPU
     seconds say what the decoder costs, wall seconds what a user would wait.
     """
@@ -338,19 +351,19 @@ def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float):
     decode = cpu = 0.0
     pos = 0
     for block in blocks(pcm, block_bytes):
-        c0, t0 = time.thread_time(), time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         res = rec.feed(block)
         dt = time.perf_counter() - t0
         decode += dt
-        cpu += time.thread_time() - c0
+        cpu += time.process_time() - c0
         pos += len(block)
         if res is not None:
-            return res, pos / 2 / rate, dt, decode, cpu, True
-    c0, t0 = time.thread_time(), time.perf_counter()
+            return res, pos / 2 / rate, (dt, time.process_time() - c0), decode, cpu, True
+    c0, t0 = time.process_time(), time.perf_counter()
     res = rec.flush()
     dt = time.perf_counter() - t0
-    cpu += time.thread_time() - c0
-    return res, pos / 2 / rate, dt, decode + dt, cpu, False
+    last_cpu = time.process_time() - c0
+    return res, pos / 2 / rate, (dt, last_cpu), decode + dt, cpu + last_cpu, False
 
 
 def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
@@ -359,12 +372,13 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
     from skill.protocol import Heard
 
     ctx = pipe.context(utt.label)
-    res, pos, final_s, decode_s, decode_cpu, endpointed = stream(rec, pcm, None if naive else ctx.phrases, block_s)
+    res, pos, (final_s, final_cpu), decode_s, decode_cpu, endpointed = stream(rec, pcm, None if naive else ctx.phrases, block_s)
     text = res.text if res is not None else ""
     conf = res.confidence if res is not None else 0.0
 
     actions: list[Any] = []
     match_s = engine_s = 0.0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     if naive:
         table = naive_table(ctx.intents, pipe.commands, pipe.safe_word)
@@ -372,7 +386,9 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
         match_s = time.perf_counter() - t0
     if ctx.engine is not None:
         # Copying the snapshot is not timed: live, the engine is already standing there.
+        c_copy = time.process_time()
         eng = copy.deepcopy(ctx.engine, {id(ctx.bundle): ctx.bundle})
+        c0 += time.process_time() - c_copy
         t1 = time.perf_counter()
         actions = list(eng.handle(Heard(text, conf)) or [])  # runs the engine's own matcher
         engine_s = time.perf_counter() - t1
@@ -385,10 +401,11 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
     t2 = time.perf_counter()
     pipe.synth_first(pipe.reply_first_sentence(actions, "Thank you."))
     tts_s = time.perf_counter() - t2
+    proc_cpu = final_cpu + time.process_time() - c0  # incl. the TTS worker thread
     return Turn(utt.id, outcome, len(text.split()), endpointed,
                 eos_s=pos - speech_end, proc_s=final_s + match_s + engine_s + tts_s,
                 final_s=final_s, match_s=match_s, engine_s=engine_s, tts_s=tts_s,
-                audio_s=pos, decode_s=decode_s, decode_cpu_s=decode_cpu, heard=text)
+                audio_s=pos, decode_s=decode_s, decode_cpu_s=decode_cpu, proc_cpu_s=proc_cpu, heard=text)
 
 
 # --------------------------------------------------------------------------
