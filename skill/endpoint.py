@@ -7,9 +7,15 @@ speech starts when frames rise clearly above the floor for ``min_speech``
 seconds, and ends after ``silence`` seconds of trailing quiet (or at
 ``max_utterance``). Pure computation on PCM, no I/O.
 
-Defaults are tuned for calm, unhurried answers: 0.6 s of trailing quiet
-lets a short pause inside "I am... okay" pass, while end-of-speech to
-end point stays about 0.6-0.7 s with 0.1 s blocks.
+Default trailing quiet: 0.5 s. Measured on 80 espeak-ng answers (4 voices,
+2 rates) through the PocketSphinx backend, end of speech -> Result:
+  0.5 s: p50 553 / p95 598 ms (0.1 s blocks), p50 602 / p95 690 ms (0.2 s blocks)
+  0.6 s: p50 653 / p95 698 ms (0.1 s blocks), p50 698 / p95 790 ms (0.2 s blocks)
+plus about 10 ms of decoding in the last feed (p95). 0.6 s would suit calm,
+hesitant speech a little better, but misses the 700 ms p95 target, so 0.5 s
+is the default and slower speakers can raise it (``endpoint_silence``); a
+pause longer than the setting splits an answer in two. The detected speech
+end is within 10 ms of the true one (p5-p95).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 
 SAMPLE_RATE = 16000
 FRAME = 0.01  # analysis frame, seconds
-DEFAULT_SILENCE = 0.6
+DEFAULT_SILENCE = 0.5
 
 
 @dataclass(frozen=True)
