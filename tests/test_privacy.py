@@ -7,7 +7,8 @@ real. The answers include distinctive words that were heard but never asked
 to be kept. Afterwards every file in the sandbox (data, config, cache, temp)
 and the log output are searched: no heard word, no audio file, and no notes
 file unless a note was asked for, in which case it holds only that note.
-Speech backends: see test_privacy_voice below.
+The spoken tests at the end do the same through a real PulseAudio server with
+both recognizers (PocketSphinx in English, Vosk with the Korean model).
 """
 
 from __future__ import annotations
