@@ -409,4 +409,15 @@ def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -
         effective[field_.key] = value
     if not hasattr(args, "debug_transcripts"):
         args.debug_transcripts = False
+    elif args.debug_transcripts and not _is_terminal(sys.stderr):
+        # Heard text may only ever reach a person's own screen, never a file or a pipe.
+        warn("--debug-transcripts: ignored, because standard error is not a terminal")
+        args.debug_transcripts = False
     return effective
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False

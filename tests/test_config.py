@@ -226,3 +226,24 @@ def test_the_readme_example_config_is_valid():
     values, problems = config.parse(example.encode())
     assert problems == []
     assert set(values) == set(config.BY_KEY) - {"version"}
+
+
+def test_debug_transcripts_only_ever_reach_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
+    args = _parser().parse_args(["--debug-transcripts"])
+    warnings: list[str] = []
+    config.apply(args, warn=warnings.append)  # under pytest, stderr is captured: not a terminal
+    assert args.debug_transcripts is False
+    assert warnings == ["--debug-transcripts: ignored, because standard error is not a terminal"]
+
+
+def test_debug_transcripts_stay_on_at_a_terminal(tmp_path, monkeypatch):
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setattr(config.sys, "stderr", Tty())
+    args = _parser().parse_args(["--debug-transcripts"])
+    config.apply(args, warn=pytest.fail)
+    assert args.debug_transcripts is True
