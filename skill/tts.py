@@ -13,8 +13,10 @@ into them runs on one dedicated worker thread (:class:`EspeakSynth`).
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import ctypes
+import gc
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -156,12 +158,19 @@ class EspeakSynth:
             raise TtsError(f"no speech engine ({type(exc).__name__}: {exc}); "
                            "install the Debian package espeak-ng") from None
         self._engine = engine  # keep a strong ref: pyttsx3 caches engines weakly
+        atexit.register(self._release)
         self._driver = engine.proxy._driver
         self._espeak = _espeak
         # Our callback replaces the driver's (which would write a temp WAV).
         _espeak.SetSynthCallback(self._on_synth)
         self._driver.setProperty("volume", 1.0)  # gain is applied by us
         self._chunks: list[bytes] = []
+
+    def _release(self) -> None:
+        """Drop the engine while the interpreter is still whole (pyttsx3's
+        finalizer otherwise fails noisily at shutdown)."""
+        self._engine = self._driver = None
+        gc.collect()
 
     def _on_synth(self, wav, numsamples, events) -> int:
         if numsamples > 0 and wav:
