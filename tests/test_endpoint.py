@@ -92,12 +92,30 @@ def test_click_shorter_than_min_speech_is_ignored():
     assert events == []
 
 
-def test_max_utterance_cuts_endless_sound():
-    pcm = silence(0.2) + tone(5.0)
+def test_max_utterance_cuts_endless_talk():
+    burst = tone(0.2) + silence(0.2)  # syllables with short gaps: never 0.5 s of quiet
+    pcm = silence(0.2) + burst * 15
     events, _ = run(pcm, EndpointConfig(max_utterance=2.0))
-    # cut at 2 s after the utterance start; the sound goes on, so a new one begins
-    assert [e[0] for e in events][:3] == ["start", "end", "start"]
+    assert [e[0] for e in events][:2] == ["start", "end"]
     assert events[1][2] == pytest.approx(2.0 + events[0][2], abs=0.05)
+
+
+def test_steady_noise_from_the_start_becomes_background():
+    """A fan or running water that starts with the turn is not an answer that
+    never ends: the floor catches up within about a second."""
+    pcm = mix(noise(6.0, 2000), silence(3.0) + tone(0.8, amplitude=12000) + silence(2.2))
+    events, _ = run(pcm)
+    ends = [e for e in events if e[0] == "end"]
+    assert ends and ends[-1][2] == pytest.approx(3.8, abs=0.15)
+    assert all(e[2] < 2.0 or abs(e[2] - 3.8) < 0.15 for e in ends)
+
+
+def test_rumble_below_the_speech_band_is_ignored():
+    # the rumble is as loud as the "speech": only the band filter tells them apart
+    pcm = mix(tone(4.0, amplitude=3000, freq=60.0), silence(1.5) + tone(0.8, amplitude=3000, freq=700.0) + silence(1.7))
+    events, _ = run(pcm)
+    assert [e[0] for e in events] == ["start", "end"]
+    assert events[1][2] == pytest.approx(2.3, abs=0.1)
 
 
 @pytest.mark.parametrize("block", [0.1, 0.2, 0.05])

