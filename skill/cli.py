@@ -184,9 +184,10 @@ def run_session(args: argparse.Namespace) -> int:
         print(f"--flow: there is no check-in called '{args.flow}'; choose one of: {known}", file=sys.stderr)
         return 2
     if args.text:
-        from skill import textmode
+        from skill import offline, textmode
 
-        return textmode.run(args, bundle)
+        with offline.session_guard():  # no network in any session (voice_loop does the same)
+            return textmode.run(args, bundle)
     if not _exists("skill.voice_loop"):
         print("Speaking and listening is not available in this installation; "
               "use --text to type instead.", file=sys.stderr)

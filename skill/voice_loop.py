@@ -123,6 +123,7 @@ class Devices:
     say_line: Callable[[str], None] = print  # captions/fallback text (stdout)
     notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
     typed: Callable[[float], str | None] | None = None  # text fallback: timeout -> line|None
+    transcript: Callable[[str], None] | None = None  # --debug-transcripts: terminal only
 
 
 class VoiceSession:
@@ -406,15 +407,22 @@ class VoiceSession:
     def _judge(self, result: Any, waiting: bool) -> Event | None:
         """A final result -> the event to send, or None to keep listening."""
         text = (result.text or "").strip()
+        show = self.dev.transcript
         if not text:
             if waiting:
                 return None  # noise during a pause is not a question to answer
             log.info("heard speech but rejected it (outside the phrases)")
+            if show is not None:
+                show("(heard: something outside the expected answers)")
             return Heard("", 0.0)
         if is_echo(text, self.last_spoken):
             log.info("ignored a transcript that echoes the prompt")
+            if show is not None:
+                show(f"(heard its own question, ignored: {text!r})")
             return None
         log.info("heard %d words", len(text.split()))
+        if show is not None:
+            show(f"(heard: {text!r}, confidence {float(result.confidence):.2f})")
         return Heard(text, float(result.confidence))
 
     # ---- faults ---------------------------------------------------------------
@@ -446,7 +454,9 @@ class VoiceSession:
         return self.speak(again)
 
     def _hearing_failed(self, exc: Exception) -> None:
-        log.error("recognizer failed: %s", exc)
+        log.info("recognizer failed: %s: %s", type(exc).__name__, exc)
+        self.dev.notice(f"aftercare: {exc}" if isinstance(exc, RecognizerError)
+                        else f"aftercare: speech recognition failed ({type(exc).__name__})")
         if self.dev.typed is not None:
             self.hearing = "text"
             self.dev.notice(HEARING_FAILED_TEXT)
@@ -628,7 +638,9 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
                 _err(f"aftercare: {exc}")
                 return 1
             except KeyboardInterrupt:
-                _err("aftercare: stopped.")
+                _err("\nOkay, stopping here. Take good care.")
+                if events is not None:
+                    events.write({"event": "end", "reason": "stopped"})
                 return 130
             finally:
                 if events is not None:
@@ -702,7 +714,8 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
         synth=synth_fn, player=player, mic=mic, recognizer=recognizer,
         chime=lambda volume: chime_mod.chime(chime_mod.CHIME_RATE, volume),
         chime_rate=chime_mod.CHIME_RATE,
-        typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None)
+        typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None,
+        transcript=_err if getattr(args, "debug_transcripts", False) else None)
     from skill.validate import normalizer
     session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
                            safe_word=context.safe_word,

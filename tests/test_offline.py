@@ -152,3 +152,20 @@ def test_voice_loop_runs_every_session_under_the_guard(monkeypatch):
     assert seen == {"active": True, "blocked": True}
     assert records[-1]["event"] == "offline" and records[-1]["network_attempts"] == 1
     assert offline._guard.active is False
+
+
+def test_text_mode_sessions_are_guarded_too(monkeypatch, tmp_path):
+    from skill import cli, textmode
+
+    monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("AFTERCARE_DATA_DIR", str(tmp_path / "data"))
+    seen = {}
+
+    def fake_run(args, bundle):
+        seen["active"] = offline._guard.active
+        return 0
+
+    monkeypatch.setattr(textmode, "run", fake_run)
+    assert cli.main(["--text", "--flow", "quick"]) == 0
+    assert seen == {"active": True}
+    assert offline._guard.active is False

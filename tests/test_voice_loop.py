@@ -195,7 +195,7 @@ class Notes:
 
 
 def make(steps, script=(), opens=(), synth_ok=True, typed=None, rec=None, chime=True,
-         barge=("stop", "pause", "red"), notes=None):
+         barge=("stop", "pause", "red"), notes=None, transcript=None):
     clock = Clock()
     synth_calls: list[tuple[str, tts.VoiceSettings]] = []
 
@@ -212,7 +212,8 @@ def make(steps, script=(), opens=(), synth_ok=True, typed=None, rec=None, chime=
                   recognizer=lambda: recognizer,
                   chime=(lambda v: np.zeros(int(0.4 * RATE), dtype=np.int16)) if chime else None,
                   chime_rate=RATE, clock=clock, sleep=clock.sleep,
-                  say_line=lines.append, notice=notices.append, typed=typed)
+                  say_line=lines.append, notice=notices.append, typed=typed,
+                  transcript=transcript)
     engine = Engine(steps)
     events = Events()
     session = VoiceSession(engine, dev, tts.settings_for("sofa"), events=events, notes=notes,
@@ -424,7 +425,7 @@ def test_recognizer_failure_falls_back_to_typing_at_a_terminal():
         [ASK], script=at(2.0, b"x"), rec=Recognizer(fail_on_feed=True), typed=lambda t: next(typed))
     assert s.run() == 0
     assert engine.events == [Heard("good", 1.0)]
-    assert "type your answers" in notices[0]
+    assert "decoder crashed" in notices[0] and "type your answers" in notices[1]
 
 
 def test_recognizer_failure_without_a_terminal_ends_kindly():
@@ -433,3 +434,18 @@ def test_recognizer_failure_without_a_terminal_ends_kindly():
     assert s.run() == 1
     assert "let's stop here" in calls[-1][0]
     assert ("write", {"event": "end", "reason": "error"}) in events.records
+
+
+def test_debug_transcripts_go_only_to_the_given_terminal_writer():
+    shown: list[str] = []
+    s, engine, dev, rec, events, lines, notices, _ = make(
+        [ASK], script=at(2.0, b"W:", b"W:good"), transcript=shown.append)
+    s.run()
+    assert shown == ["(heard: something outside the expected answers)"]
+    s, *_ = make([ASK], script=at(2.0, b"W:good"), transcript=shown.append)
+    s.run()
+    assert shown[-1] == "(heard: 'good', confidence 0.90)"
+    # without the flag nothing is shown anywhere
+    s, engine, dev, rec, events, lines, notices, _ = make([ASK], script=at(2.0, b"W:good"))
+    s.run()
+    assert lines == [] and notices == []
