@@ -81,6 +81,12 @@ def is_echo(heard: str, spoken: str, min_words: int = ECHO_MIN_WORDS) -> bool:
     return any(s[i:i + len(h)] == h for i in range(len(s) - len(h) + 1))
 
 
+def _grammar(phrases: Sequence[str], free_form: bool) -> list[str] | None:
+    """The recognizer's grammar for a turn: None (free-form) for dictation,
+    and also when a turn names no phrases at all (never an empty grammar)."""
+    return None if free_form or not phrases else list(phrases)
+
+
 def barge_phrases(bundle: Any, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
     """The tiny grammar heard while speaking: stop and pause phrases and the safe word."""
     out: list[str] = []
@@ -356,7 +362,7 @@ class VoiceSession:
                 self._chime()
             try:
                 rec = self._recognizer()
-                rec.start(None if free_form else list(phrases))
+                rec.start(_grammar(phrases, free_form))
             except Exception as exc:
                 self._hearing_failed(exc)
                 continue
@@ -388,7 +394,7 @@ class VoiceSession:
                     event = self._judge(result, waiting)
                     if event is not None:
                         return event
-                    rec.start(None if free_form else list(phrases))
+                    rec.start(_grammar(phrases, free_form))
                     continue
                 if busy:
                     deadline = max(deadline, now + timeout)

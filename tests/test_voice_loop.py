@@ -449,3 +449,9 @@ def test_debug_transcripts_go_only_to_the_given_terminal_writer():
     s, engine, dev, rec, events, lines, notices, _ = make([ASK], script=at(2.0, b"W:good"))
     s.run()
     assert lines == [] and notices == []
+
+
+def test_a_turn_without_phrases_listens_free_form():
+    s, engine, dev, rec, *_ = make([[Wait(10, phrases=())]], script=at(1.0, b"W:i am back"))
+    s.run()
+    assert rec.started[-1] is None and engine.events == [Heard("i am back", 0.9)]
