@@ -170,6 +170,10 @@ class SphinxRecognizer:
         self._noise_pos = 0
         self._turn = _Turn(None, None)
         self._active: list = []
+        if reject == "phone-ratio":
+            # built now (about 0.3 s) so the first answer is not kept waiting;
+            # the language model for dictation (0.7 s, 70 MB) loads on first use
+            self._ensure_checkers()
 
     def _decoder(self):
         try:
