@@ -164,7 +164,11 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 def model_for(backend: str) -> str | None:
     if backend.startswith("vosk-ko"):
-        return str(KO_MODEL)
+        try:
+            from skill.models import korean_model_path
+            return str(korean_model_path() or KO_MODEL)
+        except ImportError:
+            return str(KO_MODEL)
     if backend.startswith("vosk-en"):
         return str(english_vosk_model() or "")
     return None
@@ -173,6 +177,11 @@ def model_for(backend: str) -> str | None:
 def english_vosk_model() -> Path | None:
     """An English Vosk model under models/, if the user put one there."""
     root = REPO / "models"
+    try:
+        from skill.models import find_english_model
+        return find_english_model(root)
+    except ImportError:
+        pass
     for conf in sorted(root.glob("*/conf/model.conf")) + sorted(root.glob("*/*/conf/model.conf")):
         model = conf.parent.parent
         if "en" in model.name.lower():
