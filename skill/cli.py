@@ -19,7 +19,7 @@ import logging
 import random
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from skill.conditions import SETTINGS
 
@@ -54,9 +54,16 @@ def _exists(module: str) -> bool:
         return False
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one clear line (not the usage block)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole CLI in one parser (tests inspect it)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aftercare",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -76,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, metavar="N",
                      help="fix the random choice of wording, to repeat a session exactly")
     run.add_argument("--events", default=None, metavar="FILE",
-                     help="write a JSON Lines event log to FILE ('-' for standard output); "
-                          "it contains what was said, so keep it private")
+                     help="write a JSON Lines event log to FILE ('-' for standard output). "
+                          "It includes what was heard: the only place heard text is ever "
+                          "written, and only when you ask for it, so keep it private")
     run.add_argument("--dialogs", default=None, metavar="DIR",
                      help="folder with the dialogue files (default: the project's dialogs/)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
@@ -171,6 +179,10 @@ def run_session(args: argparse.Namespace) -> int:
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)
     directory = _dialogs_dir(args)
+    if not directory.is_dir():
+        print(f"--dialogs: {directory}: folder not found; point it at a folder of dialogue files "
+              f"(the project's dialogs/ is used when --dialogs is left out)", file=sys.stderr)
+        return 2
     bundle, problems = load_checked(directory)
     bad = errors(problems)
     if bad:

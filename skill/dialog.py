@@ -737,7 +737,12 @@ def load_bundle(directory: Path | str, only: Iterable[Path] | None = None) -> tu
         problems += ps
         bundle.files.append(_label(cmds))
     wanted = {p.resolve() for p in only} if only is not None else None
-    paths = {p.resolve(): p for p in directory.glob("*.yaml")}
+    try:
+        paths = {p.resolve(): p for p in directory.glob("*.yaml")}
+    except OSError as exc:
+        problems.append(Problem(Mark(_label(directory), 1, 1),
+                                f"cannot read the folder: {exc.strerror or exc}; check its permissions"))
+        return bundle, problems
     for p in only or ():
         paths.setdefault(p.resolve(), p)  # a file given by name is checked whatever it is called
     for path in sorted(paths.values()):

@@ -88,3 +88,13 @@ def test_entry_points_reach_the_same_cli(entry):
 def test_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'aftercare = "skill.cli:main"' in text
+
+
+@pytest.mark.parametrize("argv", [["--setting", "kitchen"], ["--seed", "x"], ["--frobnicate"], ["notes", "frob"]])
+def test_usage_mistakes_are_one_line_without_the_usage_block(argv, capsys):
+    from skill.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "usage:" not in err and "--help" in err
