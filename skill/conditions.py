@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 SETTINGS = ("bath", "sofa", "bedside", "car")
-NAMES = ("setting", "people", "has_notes", "notes", "answer.NODE")
+NAMES = ("setting", "people", "has_notes", "notes", "note_kept", "answer.NODE")
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
 
 
@@ -140,6 +140,9 @@ class Or:
 
 Cond = Union[Compare, Truthy, Not, And, Or]
 
+#: Names that are true or false on their own.
+FLAGS = ("has_notes", "notes", "note_kept")
+
 
 @dataclass
 class CondEnv:
@@ -150,6 +153,7 @@ class CondEnv:
     answers: Mapping[str, "set[str] | frozenset[str]"] = field(default_factory=dict)
     has_notes: bool = False
     notes: bool = True
+    note_kept: bool = False  # a note was kept earlier in this session
 
 
 # --------------------------------------------------------------------------
@@ -227,19 +231,19 @@ class _Parser:
             self.take()
             values = self.list_()
             return self.check(Compare(var, "in", tuple(values), nxt.offset))
-        if var.name in ("has_notes", "notes") or var.answer_node is not None or var.name == "people":
+        if var.name in FLAGS or var.answer_node is not None or var.name == "people":
             return Truthy(var)
         raise ConditionError(f"compare '{var.name}' with a value, e.g. 'setting == bath'", nxt.offset)
 
     def variable(self, tok: Token) -> Var:
         name = tok.text
-        if name in ("setting", "people", "has_notes", "notes"):
+        if name in ("setting", "people") + FLAGS:
             return Var(name, tok.offset)
         if name.startswith("answer.") and name.count(".") >= 1 and len(name) > len("answer."):
             return Var(name, tok.offset)
         if name == "answer":
             raise ConditionError("write answer.NODE, e.g. 'answer.feel == okay'", tok.offset)
-        hint = _did_you_mean(name, ("setting", "people", "has_notes", "notes", "answer"))
+        hint = _did_you_mean(name, ("setting", "people", "answer") + FLAGS)
         raise ConditionError(f"unknown name '{name}'{hint}; names are {', '.join(NAMES)}", tok.offset)
 
     def value(self) -> Union[str, float]:
@@ -268,7 +272,7 @@ class _Parser:
     def check(self, cmp: Compare) -> Compare:
         """Type rules, so mistakes show up when the file is checked, not mid-session."""
         name = cmp.var.name
-        if name in ("has_notes", "notes"):
+        if name in FLAGS:
             raise ConditionError(f"'{name}' is true or false on its own; write '{name}' or 'not {name}'", cmp.offset)
         if name == "setting":
             if cmp.op not in ("==", "!=", "in"):
@@ -329,6 +333,8 @@ def evaluate(cond: Cond, env: CondEnv) -> bool:
             return bool(env.has_notes)
         if name == "notes":
             return bool(env.notes)
+        if name == "note_kept":
+            return bool(env.note_kept)
         if name == "people":
             return env.people > 0
         node = cond.var.answer_node

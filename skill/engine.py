@@ -241,6 +241,7 @@ class Engine:
             answers=answers,
             has_notes=bool(self.ctx.last_notes),
             notes=bool(self.ctx.notes_enabled),
+            note_kept=self.notes_saved > 0,
         )
 
     def _pick(self, key: Any, variations: Sequence[Variation]) -> str | None:
