@@ -108,3 +108,11 @@ def test_answer_nodes():
 def test_non_text_condition():
     with pytest.raises(ConditionError):
         parse(42)  # type: ignore[arg-type]
+
+
+def test_note_kept_is_a_flag():
+    assert evaluate(parse("note_kept"), CondEnv(note_kept=True))
+    assert not evaluate(parse("note_kept"), CondEnv())
+    assert evaluate(parse("not note_kept and notes"), CondEnv())
+    with pytest.raises(ConditionError):
+        parse("note_kept == yes")
