@@ -30,13 +30,15 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 
 # How out-of-grammar speech is rejected (measured; see REJECTION below).
-REJECT_RATIO_MIN = -11.0
-# Stop words get a lenient floor: a missed "stop" is a safety failure, a
-# false one only ends the check-in gently. In-grammar "stop" measured -12.3
-# to -1.6; out-of-scope speech snapped onto "stop" 8/168 times, 6 of them
-# above -20 (mostly "stop the music").
-PRIORITY_RATIO_MIN = -20.0
-PRIORITY_PHRASES = ("stop", "red")  # "red": the default safe word
+REJECT_RATIO_MIN = -15.0
+# Phrases whose false acceptance is safe or harmless get a lenient floor: a
+# missed "stop" is a safety failure while a false one only ends the check-in
+# gently; a false "continue", "repeat" or "help" only resumes or repeats. In-
+# grammar "stop" measured -19.0 to -1.6; "continue" (en-us+f3) -20.1.
+PRIORITY_RATIO_MIN = -21.0
+PRIORITY_PHRASES = ("stop", "red",  # "red": the default safe word
+                    "continue", "go on", "i am back", "we are back", "i'm back", "we're back",
+                    "repeat", "repeat that", "say that again", "help", "what can i say")
 
 REJECTION = """
 Out-of-grammar rejection, measured on espeak-ng speech through this backend
@@ -54,20 +56,29 @@ out-of-scope sentence accepted as a phrase.
     (JSGF weights on the garbage branch changed nothing from 0.3 to 1e-6)
   loop of the grammar's own words, must equal a phrase 30/80    0/112
   acoustic ratio vs a phone loop >= -11 (per frame)    60/80    3/112
-  CHOSEN: phone-loop ratio >= -11 OR the word loop
+  phone-loop ratio >= -11 OR the word loop
           agrees with the grammar hypothesis           66/80    3/112
+
+The same check on the real node grammars (aftercare "settle", 109 phrases,
+and "feel", 276 phrases; 50 in-grammar phrases sampled from each grammar x 2
+voices = 100, of which the closed grammar alone gets 91 right; 112 out-of-
+scope utterances), by ratio floor:
+  floor   -11     -13     -15     -17     -19     -21     -23
+  ok      40/100  49      62      75      81      86      87
+  FA      0/112   0       2       3       5       13      22
+CHOSEN: ratio >= -15 OR word-loop agreement (FA 1.8%, the 2% target), with
+-21 for phrases whose false acceptance is harmless (PRIORITY_PHRASES).
+The check is weakest on tiny grammars: on the 15-phrase one above the chosen
+setting keeps 72/80 but lets 16/112 through (11 as "not really", one as
+"i am okay").
 
 The acoustic ratio is the grammar path's acoustic score minus an
 unconstrained phone loop's (allphone search with the wheel's phonetic LM),
 per 10 ms frame, in PocketSphinx's log-1.0001 units: speech that really is
 the phrase scores close to the phone loop; other speech scores far below.
-With a real node grammar (the aftercare "feel" question: 276 phrases of
-intents and commands) the same check let 0 of 112 unrelated sentences
-through (highest ratio -14.5) and kept 13 of 24 in-grammar answers ("not
-sure", "stop" always; "give us a minute" never): bigger grammars fit
-everything a little better, so the threshold stays on the safe side;
-``ratio_min`` tunes it. Short near-misses that contain grammar words ("stop the music", "not today
-thanks") are accepted 22/56 times, mostly as the phrase they contain.
+``ratio_min`` tunes the floor. Short near-misses that contain grammar words
+("stop the music", "not today thanks") pass 27/56 times on the 15-phrase
+grammar, mostly as the phrase they contain.
 espeak-ng is much harder for this acoustic model than people are (free-form
 gets 14/32 short answers exactly right), so read these as relative numbers.
 Cost: two more small decoders fed in parallel (about 30 MB each), a few ms

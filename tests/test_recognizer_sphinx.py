@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,24 +85,48 @@ def test_reject_check_keeps_most_answers_and_never_changes_them(rec):
     assert passed >= total * 0.75, f"{passed}/{total}"
 
 
+def node_grammar(flow: str = "aftercare", answers: tuple[str, ...] = ("continue",)) -> tuple[str, ...]:
+    """A real node's grammar (intents + all commands, a few hundred phrases)."""
+    from skill.dialog import load_bundle
+    from skill.engine import Engine
+    from skill.protocol import Heard, Listen, SessionContext, Wait
+
+    bundle, _ = load_bundle(Path(__file__).resolve().parent.parent / "dialogs")
+    engine = Engine(bundle, flow, SessionContext(), seed=2)
+    actions = engine.start()
+    for answer in answers:
+        actions = engine.handle(Heard(answer, 1.0))
+    return next(a for a in actions if isinstance(a, (Listen, Wait))).phrases
+
+
 def test_out_of_scope_sentences_are_rejected(rec):
-    """A closed grammar alone turns each of these into some phrase; the reject
-    step must turn (nearly) all of them into "" (unclear)."""
+    """With a real node grammar a closed grammar turns each of these into some
+    answer; the reject check must turn (nearly) all of them into "" (unclear),
+    and never into an affirmative answer. Measured: 2/112 through (REJECTION)."""
+    phrases = node_grammar()
+    assert len(phrases) > 200
     accepted = []
     total = 0
     for sentence in OUT_OF_SCOPE:
         for voice in VOICES:
             total += 1
-            result = recognize(rec, synth(sentence, voice), PHRASES)
+            result = recognize(rec, synth(sentence, voice), phrases)
             assert result is not None and result.speech_end is not None
             if result.text:
                 accepted.append((sentence, voice, result.text))
-    # Measured at 130/170 wpm: 3/112 (see REJECTION); at 150 wpm 5/40, all as
-    # "not really" and four of them "the train was late again".
-    assert len(accepted) <= total * 0.15, accepted
-    affirmative = {"yes", "i am okay", "i'm okay"}
+    assert len(accepted) <= total * 0.05, accepted
+    affirmative = {"yes", "i am okay", "i'm okay", "okay", "fine", "i am fine", "good"}
     assert not [a for a in accepted if a[2] in affirmative], accepted
-    assert recognize(rec, synth("the weather is nice today"), PHRASES).text == ""
+    assert recognize(rec, synth("the weather is nice today"), phrases).text == ""
+
+
+def test_commands_pass_in_a_real_grammar(rec):
+    """Lenient floor for stop and for harmless commands: "continue" said in a
+    pause gets through (measured ratio -20 for en-us+f3, below the normal floor)."""
+    phrases = node_grammar(answers=())  # "settle": a quiet wait ended by "continue"
+    for voice in ("en-us", "en-us+f3"):
+        assert recognize(rec, synth("continue", voice), phrases).text == "continue"
+        assert recognize(rec, synth("stop", voice), phrases).text == "stop"
 
 
 def test_free_form_returns_dictation(rec):
