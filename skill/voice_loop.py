@@ -694,13 +694,6 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
         return backends.make_recognizer(backend, model, **kwargs)
 
     recognizer = _LazyRecognizer(load_recognizer)
-    mic = audio.MicStream(sd, in_dev)
-    try:
-        mic.open()
-    except MicLost as exc:
-        raise AudioError(f"could not open the microphone: {exc}; check --input-device "
-                         "(see --list-devices), or use --text") from None
-
     synth = tts.shared_synth()
     settings = tts.settings_for(context.setting, getattr(args, "voice", None),
                                 getattr(args, "rate", None), getattr(args, "volume", None))
@@ -714,22 +707,28 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
             raise
         log.warning("speech output unavailable: %s", exc)
         synth_fn = None
-    player = audio.Player(sd, out_dev)
 
-    devices = Devices(
-        synth=synth_fn, player=player, mic=mic, recognizer=recognizer,
-        chime=lambda volume: chime_mod.chime(chime_mod.CHIME_RATE, volume),
-        chime_rate=chime_mod.CHIME_RATE,
-        typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None,
-        transcript=_err if getattr(args, "debug_transcripts", False) else None)
-    from skill.validate import normalizer
-    session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
-                           safe_word=context.safe_word,
-                           barge=barge_phrases(bundle, context.safe_word, normalizer()),
-                           chime=getattr(args, "chime", True))
-    if synth_fn is None:
-        session._fallback_to_print("no speech engine")
-    try:
+    mic = audio.MicStream(sd, in_dev)
+    player = audio.Player(sd, out_dev)
+    try:  # streams must be closed before the interpreter exits, whatever happens
+        try:
+            mic.open()
+        except MicLost as exc:
+            raise AudioError(f"could not open the microphone: {exc}; check --input-device "
+                             "(see --list-devices), or use --text") from None
+        devices = Devices(
+            synth=synth_fn, player=player, mic=mic, recognizer=recognizer,
+            chime=lambda volume: chime_mod.chime(chime_mod.CHIME_RATE, volume),
+            chime_rate=chime_mod.CHIME_RATE,
+            typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None,
+            transcript=_err if getattr(args, "debug_transcripts", False) else None)
+        from skill.validate import normalizer
+        session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
+                               safe_word=context.safe_word,
+                               barge=barge_phrases(bundle, context.safe_word, normalizer()),
+                               chime=getattr(args, "chime", True))
+        if synth_fn is None:
+            session._fallback_to_print("no speech engine")
         return session.run()
     finally:
         player.close()

@@ -250,3 +250,58 @@ def test_device_listing_and_choice_on_the_real_server(sound_server, sd):  # noqa
     assert "pulse" in names and "default" in names
     assert audio.resolve_device("pulse", "input", devs) == names.index("pulse")
     assert audio.input_rate(sd, None) == 16000
+
+
+# ---- the CLI's one-line errors and listings -------------------------------------------
+
+def _cli(*args: str, env_extra: dict | None = None, tmp=None):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(__import__("os").environ)
+    if tmp is not None:
+        env.update(AFTERCARE_CONFIG_DIR=str(tmp / "config"), AFTERCARE_DATA_DIR=str(tmp / "data"))
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(root / "run.py"), *args], capture_output=True,
+                          text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+
+
+def _one_line_error(proc, *needles: str) -> None:
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("aftercare:")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_no_sound_server_means_no_microphone_and_a_hint(tmp_path):
+    empty = tmp_path / "no-server"
+    empty.mkdir()
+    proc = _cli("--flow", "quick", tmp=tmp_path,
+                env_extra={"XDG_RUNTIME_DIR": str(empty), "PULSE_RUNTIME_PATH": str(empty)})
+    _one_line_error(proc, "no microphone", "--text")
+
+
+def test_missing_model_folder_is_one_line(tmp_path):
+    proc = _cli("--flow", "quick", "--model", str(tmp_path / "nowhere"), tmp=tmp_path)
+    _one_line_error(proc, "Vosk model folder", "does not exist")
+
+
+@pytest.mark.sound
+def test_cli_lists_devices_and_rejects_unknown_ones(sound_server, tmp_path):  # noqa: F811
+    proc = _cli("--list-devices", tmp=tmp_path, env_extra=sound_server.env)
+    assert proc.returncode == 0 and "pulse" in proc.stdout and "in, out" in proc.stdout
+    proc = _cli("--flow", "quick", "--input-device", "no-such-mic", tmp=tmp_path,
+                env_extra=sound_server.env)
+    _one_line_error(proc, "no sound device matches 'no-such-mic'", "--list-devices")
+    proc = _cli("--flow", "quick", "--voice", "no-such-voice", tmp=tmp_path,
+                env_extra=sound_server.env)
+    _one_line_error(proc, "no voice matches 'no-such-voice'")
+
+
+def test_cli_lists_voices(tmp_path):
+    proc = _cli("--list-voices", tmp=tmp_path)
+    assert proc.returncode == 0 and "gmw/en-us" in proc.stdout
