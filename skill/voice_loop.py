@@ -524,8 +524,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default=None, choices=("auto", "vosk", "pocketsphinx"),
                    help="speech recognizer (default: auto)")
     g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
+    from skill.endpoint import DEFAULT_SILENCE
     g.add_argument("--endpoint-silence", type=float, default=None, metavar="SECONDS",
-                   help="quiet that ends an answer (default: about a second)")
+                   help=f"seconds of quiet that end an answer (default: {DEFAULT_SILENCE})")
 
 
 def _err(line: str) -> None:

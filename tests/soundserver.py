@@ -142,7 +142,6 @@ class SoundServer:
         self.mic_module = int(self.pactl("load-module", "module-remap-source",
                                          *MIC_ARGS.split()))
 
-
     def pin_mic(self) -> None:
         """Make ``mic`` a chosen, non-default source, so clients pinned to it
         (``PULSE_SOURCE=mic`` in ``env``) lose their stream when it goes.

@@ -14,8 +14,6 @@ that record, so reworded prompts do not break the tests.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
