@@ -341,3 +341,23 @@ def test_spoken_checkin_through_vosk_keeps_no_audio_and_no_transcript(sound_serv
         extra=("--dialogs", str(ROOT / "tests" / "data" / "korean"), "--model", str(model), "--voice", "ko"),
         voice="ko")
     _assert_spoken_session_left_nothing(box, code, err, records, min_len=1)
+
+
+def test_forget_that_right_after_keeping_removes_the_note(tmp_path):
+    """Keep a note by typing, then say "forget that": the notes folder holds nothing."""
+    import subprocess
+    import sys
+
+    notes = tmp_path / "notes"
+    answers = ["continue", "I'm okay", "continue", "no", "no", "no", "continue", "yes",
+               "a warm drink helped", "yes", "forget that", "all good"]
+    env = {**os.environ, "AFTERCARE_CONFIG_DIR": str(tmp_path / "config"),
+           "AFTERCARE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--text", "--flow", "aftercare",
+                           "--seed", "45", "--setting", "sofa", "--notes-dir", str(notes)],
+                          input="\n".join(answers) + "\n", capture_output=True, text=True,
+                          env=env, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "I've kept that" in done.stdout and "forgotten" in done.stdout, done.stdout
+    kept = [p for p in notes.rglob("*") if p.is_file()] if notes.exists() else []
+    assert kept == [], [p.read_text() for p in kept]
