@@ -103,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoint-silence", type=float, default=None)
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                     help="recognizer constructor argument (tuning); marks the run as a variant")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="only re-render the last run's results (e.g. after editing bench/tuning_log.md)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.rewrite:
+        return rewrite(args.cache, args.out or REPO / "bench" / "results")
     args.backends = args.backends or default_backends()
     out = args.out or (args.cache / "quick" if args.quick else REPO / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
@@ -154,15 +158,34 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     info["load_avg_end"] = os.getloadavg()
+    wall = time.time() - t_start
+    (args.cache / "meta-last.json").write_text(json.dumps({"info": info, "note": note, "wall": wall}),
+                                              encoding="utf-8")
+    write_results(runs, utts, info, note, wall, out)
+    return 0
+
+
+def write_results(runs: list[dict], utts: list[C.Utterance], info: dict, note: str, wall: float,
+                  out: Path) -> None:
+    """results.md, the two charts and summary.json."""
+    out.mkdir(parents=True, exist_ok=True)
     by_id = {u.id: u for u in utts}
     tuning = TUNING_LOG.read_text(encoding="utf-8") if TUNING_LOG.exists() else ""
-    wall = time.time() - t_start
     (out / "results.md").write_text(report.markdown(runs, by_id, info, note, tuning, wall), encoding="utf-8")
     report.charts(runs, by_id, out)
     summary = {"machine": info, "headline": report.headline(runs, by_id),
                "runs": [{k: v for k, v in r.items() if k != "turns"} for r in runs]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     log.info("wrote %s (%.1f min)", out / "results.md", wall / 60)
+
+
+def rewrite(cache: Path, out: Path) -> int:
+    """Re-render the results of the last run (e.g. after editing the tuning log)."""
+    from bench.run import load_manifest
+    meta = json.loads((cache / "meta-last.json").read_text(encoding="utf-8"))
+    runs = json.loads((cache / "runs-last.json").read_text(encoding="utf-8"))
+    utts = load_manifest(cache / "manifest-last.jsonl")
+    write_results(runs, utts, meta["info"], meta["note"], meta["wall"], out)
     return 0
 
 

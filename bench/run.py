@@ -117,6 +117,7 @@ class NodeContext:
 
 
 ENDPOINT_SILENCE: float | None = None  # None: the product's default
+LEAN_GRAMMAR = False  # experiment: node intents + a few phrases per command instead of all
 OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor arguments
 
 
@@ -130,6 +131,7 @@ def make_recognizer(backend: str, model: str | None):
     kind = backend.split("-")[0]
     kw = {} if ENDPOINT_SILENCE is None else {"endpoint_silence": ENDPOINT_SILENCE}
     options = dict(OPTIONS)
+    options.pop("phrases", None)
     variant = options.pop("endpointer", None)
     if options.pop("grammar", None) == "filler":
         from bench import variants
@@ -213,6 +215,9 @@ class Pipeline:
                                                           tuple(texts.KOREAN_GRAMMAR))
         else:
             self.contexts = node_contexts(dialogs, safe_word)
+            if LEAN_GRAMMAR:
+                for ctx in self.contexts.values():
+                    ctx.phrases = lean_grammar(ctx.intents, self.commands, safe_word)
 
     def context(self, label: Label) -> NodeContext:
         return self.contexts[(label.flow, label.node)]
@@ -246,6 +251,15 @@ def node_contexts(dialogs: Path, safe_word: str) -> dict[tuple[str, str], NodeCo
             ctx.phrases = grammar_from_yaml(ctx.intents, commands, safe_word)
     log.info("listening nodes: %d, reached through the engine: %d", len(out), reached)
     return out
+
+
+def lean_grammar(intents: dict[str, Sequence[str]], commands: dict[str, Sequence[str]],
+                 safe_word: str, per_command: int = 2) -> tuple[str, ...]:
+    """Experiment: the node's intents, every stop phrase and the safe word, but
+    only the first ``per_command`` phrases of the other commands."""
+    trimmed = {name: (list(p) if name in texts.STOP_COMMANDS else list(p)[:per_command])
+               for name, p in commands.items()}
+    return grammar_from_yaml(intents, trimmed, safe_word)
 
 
 def grammar_from_yaml(intents: dict[str, Sequence[str]], commands: dict[str, Sequence[str]],
@@ -562,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     global ENDPOINT_SILENCE, OPTIONS
     ENDPOINT_SILENCE = args.endpoint_silence
     OPTIONS = parse_options(args.option)
+    global LEAN_GRAMMAR
+    LEAN_GRAMMAR = OPTIONS.pop("phrases", None) == "lean"
+    if LEAN_GRAMMAR:
+        OPTIONS["phrases"] = "lean"  # kept for the record; removed before building the recognizer
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     if args.startup:
         result = startup(args.backend, args.dialogs, args.launched)
