@@ -9,8 +9,9 @@ free-form dictation.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,27 @@ class Recognizer(Protocol):
 
 class RecognizerError(Exception):
     """A backend could not be created or failed; the message is one clear line."""
+
+
+def known_phrases(phrases: Sequence[str], normalize: Callable[[str], str],
+                  knows: Callable[[str], bool], warned: set[str], backend: str) -> tuple[str, ...]:
+    """Normalized phrases whose words the model knows, without repeats.
+
+    Phrases with unknown words are skipped (one warning per word), because a
+    grammar engine would otherwise fail or silently drop the unknown word,
+    turning "not okay" into "okay". ``warned`` remembers words already named.
+    """
+    kept: list[str] = []
+    for phrase in phrases:
+        norm = normalize(phrase)
+        if not norm:
+            continue
+        missing = [w for w in norm.split() if not knows(w)]
+        for word in missing:
+            if word not in warned:
+                warned.add(word)
+                logging.getLogger(__name__).warning(
+                    "%s does not know the word %r; phrases using it are skipped", backend, word)
+        if not missing and norm not in kept:
+            kept.append(norm)
+    return tuple(kept)

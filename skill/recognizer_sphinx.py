@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from skill.endpoint import Endpointer, EndpointConfig, FRAME
-from skill.recognizer import RecognizerError, Result, Word
+from skill.recognizer import RecognizerError, Result, Word, known_phrases
 
 log = logging.getLogger(__name__)
 
@@ -206,21 +206,7 @@ class SphinxRecognizer:
         Phrases with unknown words are skipped (warning once per word), so
         a dialogue typo never crashes a turn.
         """
-        kept: list[str] = []
-        for phrase in phrases:
-            norm = normalize_phrase(phrase)
-            if not norm:
-                continue
-            missing = [w for w in norm.split() if not self.knows(w)]
-            if missing:
-                for word in missing:
-                    if word not in self._warned:
-                        self._warned.add(word)
-                        log.warning("PocketSphinx does not know the word %r; phrases using it are skipped", word)
-                continue
-            if norm not in kept:
-                kept.append(norm)
-        return tuple(kept)
+        return known_phrases(phrases, normalize_phrase, self.knows, self._warned, "PocketSphinx")
 
     # -- turn -------------------------------------------------------------
     def start(self, phrases: Sequence[str] | None) -> None:

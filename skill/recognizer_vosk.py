@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from skill.endpoint import Endpointer, EndpointConfig
-from skill.recognizer import RecognizerError, Result, Word
+from skill.recognizer import RecognizerError, Result, Word, known_phrases
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +107,7 @@ class VoskRecognizer:
     def usable_phrases(self, phrases: Sequence[str]) -> tuple[str, ...]:
         """Normalized phrases whose words the model knows (Vosk would silently
         drop the others' unknown words, turning "not okay" into "okay")."""
-        kept: list[str] = []
-        for phrase in phrases:
-            norm = normalize_phrase(phrase)
-            if not norm:
-                continue
-            missing = [w for w in norm.split() if not self.knows(w)]
-            if missing:
-                for word in missing:
-                    if word not in self._warned:
-                        self._warned.add(word)
-                        log.warning("the Vosk model does not know the word %r; phrases using it are skipped", word)
-                continue
-            if norm not in kept:
-                kept.append(norm)
-        return tuple(kept)
+        return known_phrases(phrases, normalize_phrase, self.knows, self._warned, "the Vosk model")
 
     # -- turn -------------------------------------------------------------
     def start(self, phrases: Sequence[str] | None) -> None:
