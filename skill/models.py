@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -514,3 +515,54 @@ def _download(args, folder: Path, out, err) -> int:
         return 130
     print(f"Installed {name} in {path}; it will be used from the next start.", file=out)
     return 0
+
+
+OFFER_MARKER = "model-offer-answered"
+
+
+def offer_first_download(models_dir: Path | None = None, *, interactive: bool | None = None,
+                         ask: Callable[[str], str] = input, out=None, marker_dir: Path | None = None) -> bool:
+    """On a first start without an English model, at a terminal, offer the download once.
+
+    Never asked again after an answer (a small empty marker file in the data
+    folder remembers that), never asked without a terminal, and any failure
+    is one line after which the built-in PocketSphinx recognizer is used.
+    Runs *before* a session starts, since a session may open no socket.
+    Returns True when a model was installed.
+    """
+    from skill import paths
+
+    out = out if out is not None else sys.stderr
+    folder = models_dir if models_dir is not None else default_models_dir()
+    if find_english_model(folder) is not None:
+        return False
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    marker = (marker_dir if marker_dir is not None else paths.data_dir()) / OFFER_MARKER
+    if not interactive or marker.exists():
+        return False
+    known = KNOWN_MODELS[DEFAULT_MODEL]
+    try:
+        answer = ask(f"No English Vosk model is installed. The built-in recognizer works, but Vosk "
+                     f"understands more. Download {DEFAULT_MODEL} ({format_size(known.size)}) now? "
+                     "[y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        answer = ""
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        marker.touch(mode=0o600)
+    except OSError:
+        pass  # only costs asking again next time
+    if answer.strip().lower() not in ("y", "yes"):
+        print("Okay. Using the built-in recognizer; 'python run.py models download' adds Vosk later.", file=out)
+        return False
+    try:
+        download_model(folder, DEFAULT_MODEL, known.url, known.sha256, known.size, stream=out)
+    except DownloadError as exc:
+        print(f"models download: {exc}", file=out)
+        return False
+    except KeyboardInterrupt:
+        print("\nmodels download: cancelled; nothing was installed. Using the built-in recognizer.", file=out)
+        return False
+    print(f"Installed {DEFAULT_MODEL}.", file=out)
+    return True

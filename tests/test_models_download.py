@@ -318,3 +318,61 @@ def test_unknown_words_warning_without_vosk_checks_pocketsphinx(tmp_path, monkey
     monkeypatch.setenv(models.MODELS_ENV, str(tmp_path))
     lines = models.unknown_words_warning(["I’m okay", "give us a minute", "blorptastic feelings"])
     assert len(lines) == 1 and "PocketSphinx" in lines[0] and '"blorptastic"' in lines[0]
+
+
+# ---- the first-start offer -----------------------------------------------------------
+
+
+def _point_default_at(monkeypatch, url: str, data: bytes) -> None:
+    known = models.KnownModel(url=url, sha256=sha(data), size=len(data))
+    monkeypatch.setitem(models.KNOWN_MODELS, models.DEFAULT_MODEL, known)
+
+
+def _never(prompt: str) -> str:
+    raise AssertionError(f"should not have asked: {prompt}")
+
+
+def test_first_start_offer_yes_installs_the_model(served, tmp_path, monkeypatch):
+    _point_default_at(monkeypatch, served.url("model.zip"), served.data)
+    out = io.StringIO()
+    folder, marker = tmp_path / "models", tmp_path / "data"
+    folder.mkdir()
+    assert models.offer_first_download(folder, interactive=True, ask=lambda p: "y", out=out, marker_dir=marker)
+    assert models.find_english_model(folder) == folder / models.DEFAULT_MODEL
+    assert "Installed" in out.getvalue()
+    # Asked once only, and never again once a model is there.
+    assert not models.offer_first_download(folder, interactive=True, ask=_never, out=out, marker_dir=marker)
+
+
+def test_first_start_offer_no_is_remembered(tmp_path):
+    out = io.StringIO()
+    folder, marker = tmp_path / "models", tmp_path / "data"
+    folder.mkdir()
+    asked = []
+    assert not models.offer_first_download(folder, interactive=True, ask=lambda p: asked.append(p) or "n",
+                                           out=out, marker_dir=marker)
+    assert len(asked) == 1 and "Download" in asked[0]
+    assert "built-in recognizer" in out.getvalue()
+    assert listing(folder) == []
+    assert not models.offer_first_download(folder, interactive=True, ask=_never, out=out, marker_dir=marker)
+
+
+def test_first_start_offer_is_never_made_without_a_terminal(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    assert not models.offer_first_download(folder, interactive=False, ask=_never, marker_dir=tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_first_start_offer_offline_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _point_default_at(monkeypatch, f"http://127.0.0.1:{port}/model.zip", b"x")
+    out = io.StringIO()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    assert not models.offer_first_download(folder, interactive=True, ask=lambda p: "yes", out=out,
+                                           marker_dir=tmp_path / "d")
+    assert_one_clear_line(out.getvalue(), "models download:", "PocketSphinx")
+    assert listing(folder) == []
