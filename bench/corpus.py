@@ -119,26 +119,35 @@ def _phrases(value) -> tuple[str, ...]:
     return tuple(str(p) for p in (value or []))
 
 
+def _key(name) -> str:
+    """YAML 1.1 reads unquoted yes/no keys as booleans; the dialogues mean the intents."""
+    if name is True:
+        return "yes"
+    if name is False:
+        return "no"
+    return str(name)
+
+
 def read_nodes(dialogs: Path) -> list[NodeSpec]:
     """Every node with a ``listen`` step, with its intents resolved
     node -> flow -> vocabulary, as the docs define the lookup."""
-    vocab = {k: _phrases(v) for k, v in (_load_yaml(dialogs / "vocabulary.yaml").get("intents") or {}).items()}
+    vocab = {_key(k): _phrases(v) for k, v in (_load_yaml(dialogs / "vocabulary.yaml").get("intents") or {}).items()}
     specs = []
     for path in sorted(dialogs.glob("*.yaml")):
         if path.name in ("vocabulary.yaml", "commands.yaml"):
             continue
         doc = _load_yaml(path)
         flow = str(doc.get("flow") or path.stem)
-        flow_intents = {k: _phrases(v) for k, v in (doc.get("intents") or {}).items()}
+        flow_intents = {_key(k): _phrases(v) for k, v in (doc.get("intents") or {}).items()}
         for node_id, node in (doc.get("nodes") or {}).items():
             if not isinstance(node, dict) or not isinstance(node.get("listen"), dict):
                 continue
-            local = {k: _phrases(v) for k, v in (node.get("intents") or {}).items()}
+            local = {_key(k): _phrases(v) for k, v in (node.get("intents") or {}).items()}
             intents = {}
-            for name in node["listen"]:
+            for name in map(_key, node["listen"]):
                 phrases = local.get(name) or flow_intents.get(name) or vocab.get(name) or ()
                 if phrases:
-                    intents[str(name)] = phrases
+                    intents[name] = phrases
             if intents:
                 specs.append(NodeSpec(flow, str(node_id), intents))
     return specs
@@ -158,8 +167,15 @@ def _norm(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c in " '").split())
 
 
+def read_affirmative(dialogs: Path) -> frozenset[str]:
+    """Intents a negated or hedged answer must never land on (vocabulary's ``affirmative``)."""
+    listed = _load_yaml(dialogs / "vocabulary.yaml").get("affirmative") or []
+    return frozenset(map(_key, listed)) | texts.POSITIVE_INTENTS
+
+
 def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],
-                    safe_word: str = "red") -> list[Label]:
+                    safe_word: str = "red",
+                    positive_intents: frozenset[str] = texts.POSITIVE_INTENTS) -> list[Label]:
     """All labels at one node. Phrases claimed by two outcomes are left out:
     they have no right answer to measure against."""
     names = tuple(spec.intents)
@@ -183,7 +199,7 @@ def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],
             seen.add(key)
             out.append(Label(text=text, **base, **kw))
 
-    positive = tuple(f"intent:{n}" for n in names if n in texts.POSITIVE_INTENTS)
+    positive = tuple(f"intent:{n}" for n in names if n in positive_intents)
     for text, prefs in texts.NEGATED_HEDGED.items():
         if not positive:
             break
@@ -305,7 +321,8 @@ def build_english(dialogs: Path, per_stratum: dict[str, int] | None, voices=VOIC
                   rates=RATES, snrs=SNRS, safe_word: str = "red") -> tuple[list[Label], list[Utterance]]:
     """Labels for every listening node, and the sample of utterances to run."""
     commands = read_commands(dialogs)
-    labels = [lab for spec in read_nodes(dialogs) for lab in labels_for_node(spec, commands, safe_word)]
+    positive = read_affirmative(dialogs)
+    labels = [lab for spec in read_nodes(dialogs) for lab in labels_for_node(spec, commands, safe_word, positive)]
     if per_stratum is None:  # the whole population
         per_stratum = {c: 10**9 for c in CATEGORIES}
     return labels, sample(labels, voices, rates, snrs, per_stratum)

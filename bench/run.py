@@ -282,7 +282,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
     """
     from skill.dialog import load_bundle
     from skill.engine import Engine
-    from skill.protocol import Heard, Listen, SessionContext, Timeout, Wait
+    from skill.protocol import Heard, Listen, NoteSaved, SaveNote, SessionContext, Timeout, Wait
 
     bundle, problems = load_bundle(dialogs)
     errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
@@ -305,7 +305,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
             return [Heard("a short note about today", 1.0)]
         if ctx is not None:
             return [Heard(p[0], 1.0) for p in ctx.intents.values()]
-        return [Heard(p, 1.0) for p in listen.phrases[:8]]
+        return [Heard(p, 1.0) for p in ("yes", *listen.phrases[:8])]
 
     reached = 0
     flows = sorted(bundle.flows)
@@ -322,9 +322,13 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
             queue = [(eng, actions)]
             seen_here: set[tuple[str, str]] = set()
             steps = 0
-            while queue and steps < 300:
+            while queue and steps < 2000:
                 steps += 1
                 eng, actions = queue.pop(0)
+                if any(isinstance(a, SaveNote) for a in actions):
+                    nxt = copy.deepcopy(eng, {id(bundle): bundle})
+                    queue.append((nxt, list(nxt.handle(NoteSaved("bench")) or [])))
+                    continue
                 waits = [a for a in actions if isinstance(a, (Listen, Wait))]
                 if not waits:
                     continue
