@@ -121,7 +121,7 @@ LEAN_GRAMMAR = False  # experiment: node intents + a few phrases per command ins
 OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor arguments
 
 
-def make_recognizer(backend: str, model: str | None):
+def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = ()):
     """The product's own factory: ``pocketsphinx``, ``vosk-ko``, ``vosk-en``.
 
     With tuning ``OPTIONS`` the backend class is built directly with them
@@ -137,7 +137,7 @@ def make_recognizer(backend: str, model: str | None):
         from bench import variants
         variants.apply_filler()
     if not options:
-        rec = backends.make_recognizer(kind, model, **kw)
+        rec = backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
     else:
         endpoint = backends.endpoint_config(**kw)
         if kind == "pocketsphinx":
@@ -534,10 +534,11 @@ def measure(backend: str, naive: bool, utts: Sequence[Utterance], corpus: Corpus
     """Run the corpus through one backend; the summary the parent aggregates."""
     lang = "ko" if backend.startswith("vosk-ko") else "en"
     utts = [u for u in utts if u.label.lang == lang]
-    t = time.perf_counter()
-    rec = make_recognizer(backend, model_for(backend))
-    load_s = time.perf_counter() - t
     pipe = Pipeline(dialogs, lang)
+    stops = tuple(pipe.commands.get("stop", ())) + (pipe.safe_word,)  # as the voice loop passes them
+    t = time.perf_counter()
+    rec = make_recognizer(backend, model_for(backend), stops)
+    load_s = time.perf_counter() - t
     turns: list[Turn] = []
     for i, u in enumerate(utts):
         pcm, end = corpus.load(u)

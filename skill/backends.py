@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from skill.endpoint import DEFAULT_SILENCE, EndpointConfig
 from skill.recognizer import Recognizer, RecognizerError
@@ -32,13 +33,17 @@ def endpoint_config(endpoint_silence: float = DEFAULT_SILENCE,
 def make_recognizer(backend: str = "auto", model: str | Path | None = None,
                     models_dir: str | Path | None = None,
                     endpoint_silence: float = DEFAULT_SILENCE,
-                    max_utterance: float | None = None) -> Recognizer:
+                    max_utterance: float | None = None,
+                    stop_phrases: Sequence[str] = ()) -> Recognizer:
     """Create the recognizer the user asked for (one clear RecognizerError if impossible).
 
     backend: "auto" | "vosk" | "pocketsphinx" ("sphinx" also accepted).
     model: a Vosk model folder; implies Vosk under "auto".
     models_dir: where installed models live (default: skill.models.default_models_dir()).
     endpoint_silence: seconds of trailing quiet that end an utterance.
+    stop_phrases: the stop command's phrases and the session's safe word. A
+      missed stop is a safety failure while a false one only ends the check-in
+      gently, so the grammar's answer is never rejected when it is one of them.
     """
     from skill import models as model_store
 
@@ -51,7 +56,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
 
     if choice == "pocketsphinx":
         log.info("recognizer: PocketSphinx (asked for)")
-        return _sphinx(endpoint)
+        return _sphinx(endpoint, stop_phrases)
 
     model_path: Path | None = Path(model).expanduser() if model else None
     why = "model given with --model"
@@ -66,15 +71,20 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
                     "place one by hand (see models/README.md), or pass --model PATH")
             log.info("recognizer: PocketSphinx (no English Vosk model in %s; "
                      "'python run.py models download' adds one)", folder)
-            return _sphinx(endpoint)
+            return _sphinx(endpoint, stop_phrases)
     problem = model_store.model_problem(model_path)
     if problem:
         raise RecognizerError(f"Vosk model folder {model_path}: {problem}")
     log.info("recognizer: Vosk with %s (%s)", model_path.name, why)
-    from skill.recognizer_vosk import VoskRecognizer
-    return VoskRecognizer(model_path, endpoint=endpoint)
+    from skill.recognizer_vosk import VoskRecognizer, normalize_phrase
+    rec = VoskRecognizer(model_path, endpoint=endpoint)
+    rec.never_reject = {normalize_phrase(p) for p in stop_phrases} - {""}
+    return rec
 
 
-def _sphinx(endpoint: EndpointConfig) -> Recognizer:
-    from skill.recognizer_sphinx import SphinxRecognizer
-    return SphinxRecognizer(endpoint=endpoint)
+def _sphinx(endpoint: EndpointConfig, stop_phrases: Sequence[str] = ()) -> Recognizer:
+    from skill.recognizer_sphinx import SphinxRecognizer, normalize_phrase
+    rec = SphinxRecognizer(endpoint=endpoint)
+    rec.never_reject = {normalize_phrase(p) for p in stop_phrases} - {""}
+    rec.priority_phrases |= rec.never_reject
+    return rec

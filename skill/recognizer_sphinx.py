@@ -174,6 +174,8 @@ class SphinxRecognizer:
         self.ratio_min = ratio_min
         # phrases judged with PRIORITY_RATIO_MIN; the shell may add the session's safe word
         self.priority_phrases = {normalize_phrase(p) for p in priority_phrases}
+        # Stop phrases and the safe word: never rejected (see never_reject).
+        self.never_reject: set[str] = set()
         self._endpointer = Endpointer(endpoint, SAMPLE_RATE)
         self._searches: dict[tuple[str, ...], str] = {}
         self._warned: set[str] = set()
@@ -337,7 +339,7 @@ class SphinxRecognizer:
             agrees = loop is not None and loop.hypstr.strip() == text
             log.debug("reject check: ratio %.1f, word loop agrees: %s", ratio, agrees)
             floor = PRIORITY_RATIO_MIN if text in self.priority_phrases else self.ratio_min
-            if ratio < floor and not agrees:
+            if ratio < floor and not agrees and text not in self.never_reject:
                 log.info("utterance rejected as outside the grammar (ratio %.1f)", ratio)
                 return Result("", confidence, (), speech_end)
         log.info("heard %d words", len(text.split()) if text else 0)

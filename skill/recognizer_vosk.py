@@ -84,6 +84,8 @@ class VoskRecognizer:
         self.model_path = Path(model_path)
         self.sample_rate = sample_rate
         self.confidence_floor = confidence_floor
+        # Stop phrases and the safe word: kept even below the confidence floor.
+        self.never_reject: set[str] = set()
         self._model = load_model(self.model_path)
         self._words = read_words(self.model_path)
         self._has_unk = self.knows(UNK)
@@ -186,8 +188,8 @@ class VoskRecognizer:
             reason = "partly outside the grammar"
         elif text not in self._phrases:
             reason = "not one of the phrases"
-        elif confidence < self.confidence_floor:
-            reason = "low confidence"
+        elif confidence < self.confidence_floor and text not in self.never_reject:
+            reason = "low confidence"  # a stop phrase or the safe word is honoured even then
         if reason:
             log.info("utterance rejected (%s): heard %d words", reason, len(words))
             return Result("", confidence, (), speech_end)

@@ -87,6 +87,12 @@ def _grammar(phrases: Sequence[str], free_form: bool) -> list[str] | None:
     return None if free_form or not phrases else list(phrases)
 
 
+def stop_phrases(bundle: Any, safe_word: str) -> tuple[str, ...]:
+    """The stop command's phrases and the safe word: a recognizer never rejects these."""
+    stop = getattr(bundle, "commands", {}).get("stop")
+    return tuple(getattr(stop, "phrases", ()) or ("stop",)) + ((safe_word,) if safe_word else ())
+
+
 def barge_phrases(bundle: Any, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
     """The tiny grammar heard while speaking: stop and pause phrases and the safe word."""
     out: list[str] = []
@@ -695,7 +701,8 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
 
     def load_recognizer():
         kwargs = {} if endpoint is None else {"endpoint_silence": endpoint}
-        return backends.make_recognizer(backend, model, **kwargs)
+        return backends.make_recognizer(backend, model, stop_phrases=stop_phrases(bundle, context.safe_word),
+                                        **kwargs)
 
     recognizer = _LazyRecognizer(load_recognizer)
     synth = tts.shared_synth()

@@ -235,3 +235,24 @@ def test_max_utterance_ends_a_long_ramble(rec):
     results = [r for r in (long_rec.feed(c) for c in blocks(pcm)) if r is not None]
     assert results and results[0].speech_end == pytest.approx(1.0 + 0.0, abs=0.35)
     assert len(pcm) / 2 / SAMPLE_RATE > 1.5
+
+
+def test_stop_phrases_and_safe_word_are_never_rejected():
+    """With a floor that rejects everything, only the stop phrases and the safe word get through."""
+    strict = make_recognizer("pocketsphinx", stop_phrases=("stop", "I'm done", "banana"))
+    assert strict.never_reject == {"stop", "i'm done", "banana"}
+    strict.ratio_min = 1e9  # reject every ordinary answer
+    strict.priority_phrases = set()
+    phrases = ["yes", "no", "i am okay", "stop", "i'm done", "banana"]
+    assert recognize(strict, synth("stop"), phrases).text == "stop"
+    assert recognize(strict, synth("banana"), phrases).text == "banana"
+    assert recognize(strict, synth("i am okay"), phrases).text == ""
+
+
+def test_voice_loop_passes_stop_phrases_and_the_safe_word():
+    from skill.validate import load_checked
+    from skill.voice_loop import stop_phrases
+
+    bundle, _ = load_checked(Path(__file__).resolve().parents[1] / "dialogs")
+    phrases = stop_phrases(bundle, "pineapple")
+    assert "stop" in phrases and "that's enough" in phrases and phrases[-1] == "pineapple"
