@@ -40,9 +40,17 @@ fi
 extras=""
 [ "$want_test" = 1 ] && extras="[test,bench]"
 stamp=".venv/.installed$extras"
+full=".venv/.installed[test,bench]"  # the test setup includes everything the check-in needs
+if [ -f "$full" ] && [ ! pyproject.toml -nt "$full" ]; then
+  stamp="$full"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv (first time takes a minute)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e ".$extras"
+  if ! .venv/bin/python -m pip install -q -e ".$extras" > .venv/pip-install.log 2>&1; then
+    cat .venv/pip-install.log >&2
+    echo "setup: installing the Python packages failed (log above, also in .venv/pip-install.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
