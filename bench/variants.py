@@ -9,11 +9,10 @@ owned there, not here.
 
 from __future__ import annotations
 
-import sys
 from array import array
 from collections import deque
 
-from skill.endpoint import FRAME, Endpointer, Update, frame_db
+from skill.endpoint import FRAME, Endpointer, frame_db
 
 
 class MinStatEndpointer(Endpointer):
@@ -41,48 +40,9 @@ class MinStatEndpointer(Endpointer):
         self._levels.append(sum(self._recent) / len(self._recent))
         self._floor = max(min(self._levels), self.config.floor_min_db)
 
-    def feed(self, pcm: bytes) -> Update:
-        cfg = self.config
-        data = self._leftover + pcm
-        step = self.frame_samples * 2
-        usable = len(data) - len(data) % step
-        self._leftover = data[usable:]
-        samples = array("h", data[:usable])
-        if sys.byteorder == "big":
-            samples.byteswap()
-        out = bytearray()
-        started = False
-        min_frames = max(1, int(round(cfg.min_speech / FRAME)))
-        silence_frames = max(1, int(round(cfg.silence / FRAME)))
-        max_frames = int(round(cfg.max_utterance / FRAME))
-        for i in range(usable // step):
-            raw = data[i * step:(i + 1) * step]
-            level = frame_db(samples, i * self.frame_samples, self.frame_samples)
-            self._update_floor(level)
-            self._t += 1
-            if not self._in_speech:
-                self._pre.append(raw)
-                loud = level > max(self._floor + cfg.onset_db, cfg.abs_min_db)
-                self._voiced_run = self._voiced_run + 1 if loud else 0
-                if self._voiced_run >= min_frames:
-                    self._in_speech = True
-                    started = True
-                    self._start_frame = self._t - len(self._pre)
-                    self._last_voiced = self._t
-                    out += b"".join(self._pre)
-                    self._pre.clear()
-                continue
-            out += raw
-            if level > max(self._floor + cfg.hold_db, cfg.abs_min_db):
-                self._last_voiced = self._t
-            too_long = self._t - self._start_frame >= max_frames
-            if self._t - self._last_voiced >= silence_frames or too_long:
-                end = self._t if too_long else self._last_voiced
-                self._in_speech = False
-                self._voiced_run = 0
-                self._leftover = data[(i + 1) * step:]
-                return Update(bytes(out), started, True, end * FRAME)
-        return Update(bytes(out), started, False, None)
+    def _level(self, samples: array, start: int, size: int) -> float:
+        """Full-band level, as the detector measured it when this variant was tried."""
+        return frame_db(samples, start, size)
 
 
 ENDPOINTERS = {"minstat": MinStatEndpointer}

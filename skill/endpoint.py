@@ -142,8 +142,7 @@ class Endpointer:
         max_frames = int(round(cfg.max_utterance / FRAME))
         for i in range(usable // step):
             raw = data[i * step:(i + 1) * step]
-            band = self._band(samples, i * self.frame_samples, self.frame_samples)
-            level = frame_db(band, 0, len(band))
+            level = self._level(samples, i * self.frame_samples, self.frame_samples)
             self._update_floor(level)
             self._t += 1
             if not self._in_speech:
@@ -171,6 +170,12 @@ class Endpointer:
                 self._leftover = data[(i + 1) * step:]
                 return Update(bytes(out), started, True, end * FRAME)
         return Update(bytes(out), started, False, None)
+
+    def _level(self, samples: array, start: int, size: int) -> float:
+        """One frame's level in dB, measured in the speech band (a variant may
+        measure it differently; the rest of the detector stays the same)."""
+        band = self._band(samples, start, size)
+        return frame_db(band, 0, len(band))
 
     def _band(self, samples: array, start: int, size: int) -> array:
         """One frame through the speech-band filter (state carries across frames)."""
