@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from skill.endpoint import DEFAULT_SILENCE, EndpointConfig
-from skill.recognizer import Recognizer, RecognizerError
+from skill.recognizer import Recognizer, RecognizerError, spellings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
     endpoint_silence: seconds of trailing quiet that end an utterance.
     stop_phrases: the stop command's phrases and the session's safe word. A
       missed stop is a safety failure while a false one only ends the check-in
-      gently, so the grammar's answer is never rejected when it is one of them.
+      gently, so the out-of-grammar check is most lenient with them
+      (PocketSphinx: STOP_RATIO_MIN; Vosk: kept below the confidence floor).
     """
     from skill import models as model_store
 
@@ -78,13 +79,12 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
     log.info("recognizer: Vosk with %s (%s)", model_path.name, why)
     from skill.recognizer_vosk import VoskRecognizer, normalize_phrase
     rec = VoskRecognizer(model_path, endpoint=endpoint)
-    rec.never_reject = {normalize_phrase(p) for p in stop_phrases} - {""}
+    rec.never_reject = spellings(stop_phrases, normalize_phrase)
     return rec
 
 
 def _sphinx(endpoint: EndpointConfig, stop_phrases: Sequence[str] = ()) -> Recognizer:
     from skill.recognizer_sphinx import SphinxRecognizer, normalize_phrase
     rec = SphinxRecognizer(endpoint=endpoint)
-    rec.never_reject = {normalize_phrase(p) for p in stop_phrases} - {""}
-    rec.priority_phrases |= rec.never_reject
+    rec.stop_phrases = spellings(stop_phrases, normalize_phrase)
     return rec

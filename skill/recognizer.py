@@ -93,3 +93,16 @@ def known_phrases(phrases: Sequence[str], normalize: Callable[[str], str],
         if not missing and norm not in kept:
             kept.append(norm)
     return tuple(kept)
+
+
+def spellings(phrases: Sequence[str], normalize_phrase: Callable[[str], str]) -> set[str]:
+    """Every form in which a recognizer may hand back one of ``phrases``.
+
+    The engine writes grammars with the matcher's normalizer (contractions
+    expanded: "I'm done" -> "i am done"), while a phrase set by hand keeps
+    them; a set of stop phrases must hold both, or "i am done" would not be
+    recognised as a stop phrase.
+    """
+    from skill.normalize import normalize
+    out = {normalize_phrase(form) for p in phrases for form in (p, normalize(p))}
+    return out - {""}

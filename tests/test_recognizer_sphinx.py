@@ -237,16 +237,47 @@ def test_max_utterance_ends_a_long_ramble(rec):
     assert len(pcm) / 2 / SAMPLE_RATE > 1.5
 
 
-def test_stop_phrases_and_safe_word_are_never_rejected():
-    """With a floor that rejects everything, only the stop phrases and the safe word get through."""
+def test_stop_phrases_and_the_safe_word_get_the_most_lenient_floor():
+    """With a floor that rejects every ordinary answer, the stop phrases and the
+    safe word (in both spellings the grammar may use) still get through; with
+    their own floor raised as well, they are judged like any other phrase."""
     strict = make_recognizer("pocketsphinx", stop_phrases=("stop", "I'm done", "banana"))
-    assert strict.never_reject == {"stop", "i'm done", "banana"}
+    assert {"stop", "i'm done", "i am done", "banana"} <= strict.stop_phrases
     strict.ratio_min = 1e9  # reject every ordinary answer
     strict.priority_phrases = set()
-    phrases = ["yes", "no", "i am okay", "stop", "i'm done", "banana"]
+    phrases = ["yes", "no", "i am okay", "stop", "i am done", "banana"]
     assert recognize(strict, synth("stop"), phrases).text == "stop"
     assert recognize(strict, synth("banana"), phrases).text == "banana"
     assert recognize(strict, synth("i am okay"), phrases).text == ""
+    strict.stop_ratio_min = 1e9
+    assert recognize(strict, synth("stop"), phrases).text == ""
+
+
+def test_floors_per_phrase_kind():
+    from skill.recognizer_sphinx import PRIORITY_RATIO_MIN, STOP_RATIO_MIN
+    r = SphinxRecognizer(reject="none")
+    r.stop_phrases = {"stop"}
+    assert r.floor_for("stop") == STOP_RATIO_MIN
+    assert r.floor_for("repeat") == PRIORITY_RATIO_MIN
+    assert r.floor_for("say that again") == PRIORITY_RATIO_MIN
+    assert r.floor_for("i am okay") == r.ratio_min
+    r.ratio_min = -30.0  # a looser general floor is never made stricter for special phrases
+    assert r.floor_for("stop") == -30.0 and r.floor_for("repeat") == -30.0
+
+
+def test_grammar_searches_are_bounded_least_recently_used_first():
+    r = SphinxRecognizer(reject="none", max_grammars=3)
+    grammars = [["yes", "no"], ["stop", "go on"], ["i am okay", "not really"], ["help", "repeat"]]
+    for g in grammars[:3]:
+        r.start(g)
+    r.start(grammars[0])           # used again: now the most recent
+    r.start(grammars[3])           # evicts grammars[1], the least recently used
+    keys = list(r._searches)
+    assert len(keys) == 3
+    assert tuple(sorted(grammars[1])) not in keys and tuple(sorted(grammars[0])) in keys
+    # an evicted grammar is rebuilt on demand and still decodes
+    assert recognize(r, synth("go on"), grammars[1]).text == "go on"
+    assert len(r._searches) == 3
 
 
 def test_voice_loop_passes_stop_phrases_and_the_safe_word():

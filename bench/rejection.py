@@ -1,0 +1,291 @@
+"""Out-of-grammar rejection and stop spotting, tuned offline from decoder scores.
+
+Each utterance is decoded once, through the product's endpointer and noise
+floor, by every decoder a rule might use: the node grammar (what the product
+hears), an unconstrained phone loop, a loop of the grammar's words, and a
+grammar of only the stop phrases and the safe word. Their scores are kept
+(in the cache, never in the repo), so a rejection or stop-spotting rule is a
+few lines of arithmetic that can be swept in a second instead of a 12-minute
+benchmark run.
+
+Rules are tuned on a *tuning* sample drawn with a different seed from the
+benchmark's own sample (utterances in both are dropped from the tuning one),
+then checked once on the benchmark sample:
+
+    python -m bench.rejection --sample tune     # decode (minutes), then sweep
+    python -m bench.rejection --sample test     # the benchmark's sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bench import REPO, default_cache
+from bench import corpus as C
+from bench import report
+
+log = logging.getLogger("bench.rejection")
+
+TUNE_SEED = C.SEED + 1000
+SAFE_WORD = "red"
+
+
+@dataclass
+class Features:
+    """What the decoders made of one utterance (scores per 10 ms frame)."""
+
+    id: str
+    hyp: str            # the node grammar's answer ("" = nothing)
+    conf: float         # mean word posterior of that answer
+    frames: int
+    ratio: float        # grammar path vs phone loop (the product's check)
+    loop_agrees: bool   # the word loop heard the same phrase
+    stop_hyp: str       # best stop phrase / safe word
+    stop_gap: float     # (grammar path - best stop path) per frame, >= 0 in theory
+    stop_ratio: float   # best stop path vs phone loop
+
+
+def _asc(segs) -> tuple[float, int]:
+    from skill.recognizer_sphinx import _log_score
+    segs = list(segs or ())
+    if not segs:
+        return -math.inf, 0
+    return sum(_log_score(s.ascore) for s in segs), max(s.end_frame for s in segs) + 1
+
+
+def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) -> list[Features]:
+    """Decode every utterance with the four decoders; returns their features."""
+    from bench.run import Pipeline, make_recognizer
+    from skill.recognizer_sphinx import jsgf_for
+
+    pipe = Pipeline(REPO / "dialogs", "en")
+    stops = tuple(pipe.commands.get("stop", ())) + (SAFE_WORD,)
+    rec = make_recognizer("pocketsphinx", None, stops)
+    corpus = C.Corpus(cache)
+    corpus.ensure(utts)
+    stop_dec = rec._decoder()
+    stop_dec.add_jsgf_string("stops", jsgf_for(rec.usable_phrases(stops)))
+    stop_dec.activate_search("stops")
+    out: list[Features] = []
+    cpu = {"main": 0.0, "phones": 0.0, "loop": 0.0, "stops": 0.0}
+    audio_s = 0.0
+    t_start = time.time()
+    for i, u in enumerate(utts):
+        pcm, _ = corpus.load(u)
+        rec.start(pipe.context(u.label).phrases)
+        started = False
+        for off in range(0, len(pcm), 3200):
+            block = pcm[off:off + 3200]
+            update = rec._endpointer.feed(block)
+            if update.started:
+                rec._begin_utt()
+                stop_dec.start_utt()
+                started = True
+            if update.audio and started:
+                data = rec._with_floor(update.audio)
+                audio_s += len(data) / 32000
+                for name, dec in zip(("main", "phones", "loop", "stops"), rec._active + [stop_dec]):
+                    c0 = time.process_time()
+                    dec.process_raw(data, False, False)
+                    cpu[name] += time.process_time() - c0
+            if update.ended and started:
+                break
+        if not started:
+            out.append(Features(u.id, "", 0.0, 0, -math.inf, False, "", math.inf, -math.inf))
+            continue
+        for dec in rec._active + [stop_dec]:
+            dec.end_utt()
+        rec._turn.in_utt = False
+        hyp = rec._main.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        words = rec._words(rec._main)
+        g, frames = _asc(rec._main.seg())
+        p, _ = _asc(rec._phones.seg())
+        s, _ = _asc(stop_dec.seg())
+        loop = rec._loop.hyp()
+        sh = stop_dec.hyp()
+        n = max(1, frames)
+        out.append(Features(
+            u.id, text, sum(w.confidence for w in words) / len(words) if words else 0.0, frames,
+            (g - p) / n if text else -math.inf,
+            loop is not None and loop.hypstr.strip() == text and bool(text),
+            sh.hypstr.strip() if sh is not None else "", (g - s) / n, (s - p) / n))
+        if progress and (i + 1) % 25 == 0:
+            print(f"  {i + 1}/{len(utts)} decoded ({time.time() - t_start:.0f} s)", file=sys.stderr)
+    if audio_s:
+        print("decoder CPU per second of utterance audio: " +
+              ", ".join(f"{k} {v / audio_s:.3f}" for k, v in cpu.items()), file=sys.stderr)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Rules (pure): features -> the text the recognizer would hand the engine
+# --------------------------------------------------------------------------
+
+Rule = Callable[[Features], str]
+
+
+def product_rule(ratio_min: float = -15.0, priority_min: float = -21.0,
+                 priority: frozenset[str] = frozenset(), stops: frozenset[str] = frozenset(),
+                 stop_min: float | None = -25.0, use_loop: bool = False) -> Rule:
+    """The recognizer's reject check; ``stop_min=None``: stop phrases never rejected."""
+    def rule(f: Features) -> str:
+        if not f.hyp:
+            return ""
+        if f.hyp in stops:
+            if stop_min is None or f.ratio >= stop_min:
+                return f.hyp
+            return ""
+        floor = priority_min if f.hyp in priority else ratio_min
+        if f.ratio >= floor or (use_loop and f.loop_agrees):
+            return f.hyp
+        return ""
+    return rule
+
+
+def with_stop_spotter(base: Rule, gap_max: float, stop_ratio_min: float = -math.inf) -> Rule:
+    """Whatever ``base`` says, unless a stop phrase explains the audio almost as
+    well as the grammar's best path: then that stop phrase."""
+    def rule(f: Features) -> str:
+        if f.stop_hyp and f.stop_gap <= gap_max and f.stop_ratio >= stop_ratio_min:
+            return f.stop_hyp
+        return base(f)
+    return rule
+
+
+@dataclass
+class Score:
+    n_in: int = 0
+    ok_in: int = 0
+    n_oos: int = 0
+    fa: int = 0
+    misroutes: int = 0
+    n_cmd: int = 0
+    ok_cmd: int = 0
+    false_stops: int = 0   # a non-stop utterance taken as stop
+
+    def line(self) -> str:
+        acc = self.ok_in / self.n_in if self.n_in else 0
+        fa = self.fa / self.n_oos if self.n_oos else 0
+        return (f"acc {acc:6.1%} ({self.ok_in}/{self.n_in})  FA {fa:5.1%} ({self.fa}/{self.n_oos})  "
+                f"misroutes {self.misroutes:2d}  commands {self.ok_cmd}/{self.n_cmd}  "
+                f"false stops {self.false_stops}")
+
+
+def evaluate(rule: Rule, feats: dict[str, Features], utts: Sequence[C.Utterance],
+             outcome: Callable[[C.Utterance, str], str], snrs=None) -> Score:
+    sc = Score()
+    for u in utts:
+        if snrs is not None and u.snr not in snrs:
+            continue
+        f = feats.get(u.id)
+        if f is None:
+            continue
+        out = outcome(u, rule(f))
+        cat = u.label.category
+        if cat == "in_scope":
+            sc.n_in += 1
+            sc.ok_in += report.is_correct(u, out)
+        elif cat == "out_of_scope":
+            sc.n_oos += 1
+            sc.fa += out != "reject"
+        elif cat in ("command", "safe_word"):
+            sc.n_cmd += 1
+            sc.ok_cmd += report.is_correct(u, out)
+        sc.misroutes += report.is_misroute(u, out)
+        if out in ("command:stop", "safe_word") and u.label.expected not in ("command:stop", "safe_word"):
+            sc.false_stops += 1
+    return sc
+
+
+def outcome_fn():
+    """The product's matcher over the node's intents (the engine asks the same)."""
+    from bench.run import Pipeline, outcome_of
+    pipe = Pipeline(REPO / "dialogs", "en")
+
+    def outcome(u: C.Utterance, text: str) -> str:
+        if not text:
+            return "reject"
+        ctx = pipe.context(u.label)
+        return outcome_of(pipe.matcher.match(text, ctx.intents, 1.0))
+    return outcome, pipe
+
+
+def tune_sample(scale: float) -> list[C.Utterance]:
+    """A sample drawn like the benchmark's, with another seed, minus the benchmark's own."""
+    labels, _ = C.build_english(REPO / "dialogs", {})  # labels only
+    per = {k: max(1, round(v * scale)) for k, v in C.SAMPLE_EN.items()}
+    bench_ids = {(u.label.text, u.label.flow, u.label.node, u.voice, u.rate, u.snr)
+                 for u in C.sample(labels, C.VOICES_EN, C.RATES, C.SNRS, C.SAMPLE_EN)}
+    picks = C.sample(labels, C.VOICES_EN, C.RATES, C.SNRS, per, seed=TUNE_SEED)
+    return [u for u in picks if (u.label.text, u.label.flow, u.label.node, u.voice, u.rate, u.snr)
+            not in bench_ids]
+
+
+def test_sample() -> list[C.Utterance]:
+    _, utts = C.build_english(REPO / "dialogs", C.SAMPLE_EN)
+    return utts
+
+
+def sweep(feats: dict[str, Features], utts: Sequence[C.Utterance]) -> None:
+    from skill.recognizer import spellings
+    from skill.recognizer_sphinx import PRIORITY_PHRASES, normalize_phrase
+    outcome, pipe = outcome_fn()
+    raw_stops = tuple(pipe.commands["stop"]) + (SAFE_WORD,)
+    stops = frozenset(spellings(raw_stops, normalize_phrase))
+    prio = frozenset(spellings(PRIORITY_PHRASES, normalize_phrase))
+    # before 2026-11-27: stop phrases matched only as written ("i'm done", not the
+    # grammar's "i am done"), never rejected, word loop on
+    old_stops = frozenset(normalize_phrase(p) for p in raw_stops)
+    old_prio = frozenset(normalize_phrase(p) for p in PRIORITY_PHRASES + ("stop", SAFE_WORD)) | old_stops
+    rows: list[tuple[str, Rule]] = [
+        ("grammar alone (ceiling of any reject rule)", lambda f: f.hyp),
+        ("product until 11-26 (word loop, stops never rej.)",
+         product_rule(priority=old_prio, stops=old_stops, stop_min=None, use_loop=True)),
+        ("product: ratio>=-15, stops>=-25, no word loop", product_rule(priority=prio, stops=stops)),
+        ("  the same with the word loop", product_rule(priority=prio, stops=stops, use_loop=True)),
+        ("  stops never rejected", product_rule(priority=prio, stops=stops, stop_min=None)),
+    ]
+    for floor in (-15, -19, -21, -23):
+        rows.append((f"  stops>={floor}", product_rule(priority=prio, stops=stops, stop_min=floor)))
+    for r in (-17, -19, -21, -25):
+        rows.append((f"  ratio>={r}", product_rule(r, min(r, -21), prio, stops)))
+    for gap in (0.5, 2.0):
+        rows.append((f"  + stop grammar within {gap}/frame of the best path",
+                     with_stop_spotter(product_rule(priority=prio, stops=stops), gap)))
+    for name, snrs in (("clean", {None}), ("10 dB", {10.0}), ("all SNRs", None)):
+        print(f"\n## {name}")
+        for label, rule in rows:
+            print(f"{label:52s} {evaluate(rule, feats, utts, outcome, snrs).line()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.rejection", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sample", choices=("tune", "test"), default="tune")
+    ap.add_argument("--scale", type=float, default=1.0, help="tuning sample size, x the benchmark's")
+    ap.add_argument("--cache", type=Path, default=default_cache())
+    ap.add_argument("--redecode", action="store_true", help="decode again even if features are cached")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    utts = tune_sample(args.scale) if args.sample == "tune" else test_sample()
+    path = args.cache / f"features-{args.sample}-{args.scale:g}.json"
+    if path.exists() and not args.redecode:
+        feats = {d["id"]: Features(**d) for d in json.loads(path.read_text())}
+    else:
+        feats = {f.id: f for f in decode_all(utts, args.cache)}
+        path.write_text(json.dumps([f.__dict__ for f in feats.values()]))
+    print(f"{args.sample} sample: {len(utts)} utterances")
+    sweep(feats, utts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
