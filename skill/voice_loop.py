@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from skill import offline, tts
 from skill.audio import AudioError, MicLost
 from skill.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
@@ -253,15 +255,27 @@ class VoiceSession:
             self._fallback_to_print(str(exc))
             return False
 
+    def _synth(self, text: str):
+        """Speech for ``text``, or None once speech output has failed (then we print)."""
+        if not self.speaking_ok:
+            return None
+        try:
+            return self.dev.synth(text, self.settings)
+        except Exception as exc:  # TtsError, or the engine breaking mid-session
+            self._fallback_to_print(f"{type(exc).__name__}: {exc}")
+            return None
+
     def speak(self, text: str, barge: bool = True) -> Event | None:
-        """Say ``text``; returns a Heard event when a barge-in word cut it off."""
+        """Say ``text``; returns a Heard event when a barge-in word cut it off.
+
+        Why sentence by sentence: the reply starts as soon as its first
+        sentence is synthesized (about 20 ms), and the rest is synthesized
+        while that one plays, instead of the whole prompt before any sound.
+        """
         self.last_spoken = text
-        speech = None
-        if self.speaking_ok:
-            try:
-                speech = self.dev.synth(text, self.settings)
-            except Exception as exc:  # TtsError, or the engine breaking mid-session
-                self._fallback_to_print(f"{type(exc).__name__}: {exc}")
+        parts = tts.split_sentences(text) or [text]
+        first, rest = parts[0], " ".join(parts[1:])
+        speech = self._synth(first)
         if speech is None or not self._play(speech.samples, speech.rate):
             self.dev.say_line(text)
             self.speech_end = self.dev.clock()
@@ -274,7 +288,16 @@ class VoiceSession:
         begin = getattr(self.dev.recognizer, "begin", None)
         if begin is not None:
             begin()  # load the recognizer while this plays
+        later = self._synth(rest) if rest else None  # while the first sentence plays
+        if rest and later is None:
+            self.dev.say_line(rest)
         heard = self._during_playback(text if barge else None)
+        if heard is None and later is not None and self.speaking_ok:
+            gap = np.zeros(int(round(self.settings.sentence_pause * later.rate)), dtype=np.int16)
+            if self._play(np.concatenate([gap, later.samples]), later.rate):
+                heard = self._during_playback(text if barge else None)
+            else:
+                self.dev.say_line(rest)
         self.speech_end = self.dev.player.ended_at if heard is None else self.dev.clock()
         return heard
 

@@ -308,7 +308,7 @@ def test_echo_of_the_prompt_is_ignored():
 
 
 def test_stop_while_speaking_interrupts_at_once():
-    steps = [[EnterNode("intro"), Say("Welcome. " * 20, node="intro"),
+    steps = [[EnterNode("intro"), Say("Welcome, " * 20 + "and hello.", node="intro"),
               Say("This is never reached."), Listen("intro", ("yes",))],
              [Say("Okay, we'll stop here."), End("stopped")]]
     s, engine, dev, rec, events, *_ = make(steps, script=at(0.2, b"x", b"W:stop"))
@@ -403,8 +403,8 @@ def test_microphone_lost_keeps_the_place_retries_and_asks_again():
     assert s.run() == 0
     assert engine.events == [Heard("good", 0.9)]  # the same question, answered
     assert notices == [MIC_LOST, MIC_BACK]
-    spoken = [c[0] for c in calls]
-    assert spoken == ["How are you feeling?", MIC_LOST, MIC_BACK + " How are you feeling?"]
+    spoken = " ".join(c[0] for c in calls)  # synthesized a sentence at a time
+    assert spoken == " ".join(["How are you feeling?", MIC_LOST, MIC_BACK + " How are you feeling?"])
     assert dev.mic.open_calls == 3
     mic_events = [r[1] for r in events.records if r[0] == "write"]
     assert mic_events == [{"event": "mic", "state": "lost", "node": "feel"},
@@ -414,7 +414,7 @@ def test_microphone_lost_keeps_the_place_retries_and_asks_again():
 
 def test_microphone_lost_while_speaking_is_handled_before_listening():
     s, engine, dev, rec, events, lines, notices, _ = make(
-        [ASK], script=at(0.1, MicLost) + at(10.0, b"x", b"W:good"), opens=[True])
+        [ASK], script=at(0.1, MicLost) + at(12.0, b"x", b"W:good"), opens=[True])
     s.run()
     assert notices == [MIC_LOST, MIC_BACK] and engine.events == [Heard("good", 0.9)]
 
@@ -432,7 +432,7 @@ def test_recognizer_failure_without_a_terminal_ends_kindly():
     s, engine, dev, rec, events, lines, notices, calls = make(
         [ASK], script=at(2.0, b"x"), rec=Recognizer(fail_on_feed=True), typed=None)
     assert s.run() == 1
-    assert "let's stop here" in calls[-1][0]
+    assert "let's stop here" in " ".join(c[0] for c in calls[-3:])
     assert ("write", {"event": "end", "reason": "error"}) in events.records
 
 
@@ -455,3 +455,26 @@ def test_a_turn_without_phrases_listens_free_form():
     s, engine, dev, rec, *_ = make([[Wait(10, phrases=())]], script=at(1.0, b"W:i am back"))
     s.run()
     assert rec.started[-1] is None and engine.events == [Heard("i am back", 0.9)]
+
+
+def test_a_reply_starts_after_its_first_sentence_and_the_rest_follows():
+    """The first sentence is synthesized alone and played at once; the rest is
+    synthesized while it plays and follows after the sentence pause."""
+    steps = [[Say("Hello there. Take your time. No rush."), End("done")]]
+    s, engine, dev, rec, events, lines, notices, synth_calls = make(steps)
+    assert s.run() == 0
+    assert [t for t, _ in synth_calls][:2] == ["Hello there.", "Take your time. No rush."]
+    first, rest = dev.player.played[:2]
+    assert first == pytest.approx(len("Hello there.") * 0.05)
+    pause = s.settings.sentence_pause
+    assert rest == pytest.approx(pause + len("Take your time. No rush.") * 0.05)
+
+
+def test_a_barge_in_during_the_first_sentence_skips_the_rest():
+    steps = [[EnterNode("intro"), Say("Welcome, " * 20 + "and hello. This is never played.", node="intro"),
+              Listen("intro", ("yes",))],
+             [Say("Okay, we'll stop here."), End("stopped")]]
+    s, engine, dev, rec, events, *_ = make(steps, script=at(0.2, b"x", b"W:stop"))
+    assert s.run() == 0
+    assert engine.events == [Heard("stop", 0.9)]
+    assert len(dev.player.played) == 2  # the cut first sentence, then the goodbye
