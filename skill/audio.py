@@ -325,6 +325,8 @@ class Player:
         self._data = np.zeros(0, dtype=np.int16)
         self._pos = 0
         self._stop = False
+        self._draining = False  # the callback has handed out the last sample
+        self._stream_rate = 0
         self._lock = threading.Lock()
         self._rate_ok: dict[int, int] = {}
 
@@ -346,7 +348,8 @@ class Player:
         out_rate = self._output_rate(rate)
         data = resample(samples, rate, out_rate) if out_rate != rate else samples
         with self._lock:
-            self._data, self._pos, self._stop = data, 0, False
+            self._data, self._pos, self._stop, self._draining = data, 0, False, False
+            self._stream_rate = out_rate
         self.interrupted = False
         self.finished.clear()
         try:
@@ -360,11 +363,28 @@ class Player:
             self._done()
             raise AudioError(f"could not play sound ({exc})") from None
 
+    def append(self, samples: np.ndarray, rate: int) -> bool:
+        """Add ``samples`` to what is playing now, with no gap or new stream.
+
+        Why: a reply is played a sentence at a time, and opening a stream per
+        sentence added a device-dependent gap on top of the calm pause.
+        Returns False when nothing is playing any more (then call :meth:`play`).
+        """
+        out_rate = self._output_rate(rate)
+        data = resample(samples, rate, out_rate) if out_rate != rate else samples
+        with self._lock:
+            if (self._stream is None or self._stop or self._draining
+                    or self.finished.is_set() or out_rate != self._stream_rate):
+                return False
+            self._data = np.concatenate([self._data, data])
+            return True
+
     def _callback(self, outdata, frames, time_info, status) -> None:
         with self._lock:
             chunk = self._data[self._pos:self._pos + frames]
             self._pos += len(chunk)
             stop = self._stop
+            self._draining = len(chunk) < frames
         if stop:
             outdata.fill(0)
             raise self.sd.CallbackAbort

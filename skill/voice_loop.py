@@ -291,10 +291,16 @@ class VoiceSession:
         later = self._synth(rest) if rest else None  # while the first sentence plays
         if rest and later is None:
             self.dev.say_line(rest)
-        heard = self._during_playback(text if barge else None)
-        if heard is None and later is not None and self.speaking_ok:
+        queued = False
+        if later is not None:
             gap = np.zeros(int(round(self.settings.sentence_pause * later.rate)), dtype=np.int16)
-            if self._play(np.concatenate([gap, later.samples]), later.rate):
+            later_samples = np.concatenate([gap, later.samples])
+            append = getattr(self.dev.player, "append", None)
+            queued = bool(append is not None and append(later_samples, later.rate))
+        heard = self._during_playback(text if barge else None)
+        if heard is None and later is not None and not queued and self.speaking_ok:
+            # the first sentence ended before the rest was ready: play it now
+            if self._play(later_samples, later.rate):
                 heard = self._during_playback(text if barge else None)
             else:
                 self.dev.say_line(rest)

@@ -191,6 +191,39 @@ def test_player_stop_cuts_speech_short(sound_server, sd):  # noqa: F811
 
 
 @pytest.mark.sound
+def test_player_appends_the_next_sentence_with_only_the_calm_pause(sound_server, sd):  # noqa: F811
+    """A reply is played a sentence at a time; the second one joins the running
+    stream, so the silence between them is the pause we asked for and not a
+    new stream's start-up on top."""
+    from skill import tts
+    first, rate = tts.synthesize("Take your time.")
+    second, _ = tts.synthesize("There is no rush at all.")
+    pause = np.zeros(int(0.35 * rate), dtype=np.int16)
+    rec = sound_server.record_speaker()
+    time.sleep(0.4)
+    player = audio.Player(sd)
+    player.play(first, rate)
+    assert player.append(np.concatenate([pause, second]), rate)
+    assert player.wait(20)
+    assert not player.append(second, rate)  # nothing playing any more: the caller plays it
+    time.sleep(0.5)
+    spans = sound_spans(rec.stop(), gap=0.2)
+    assert len(spans) == 2, spans
+    expected = 0.35 + (len(first) - _voiced_end(first)) / rate + _voiced_start(second) / rate
+    assert spans[1][0] - spans[0][1] == pytest.approx(expected, abs=0.12)
+
+
+def _voiced_end(samples) -> int:
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+    return int(loud[-1]) + 1 if len(loud) else len(samples)
+
+
+def _voiced_start(samples) -> int:
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+    return int(loud[0]) if len(loud) else 0
+
+
+@pytest.mark.sound
 def test_microphone_hears_what_is_played_into_it(sound_server, sd):  # noqa: F811
     from tests.speech_fixtures import synth
     mic = audio.MicStream(sd)

@@ -146,3 +146,27 @@ def test_espeak_answer_is_one_utterance_ending_near_its_speech_end():
     assert [e[0] for e in events] == ["start", "end"]
     assert events[0][2] <= 0.35
     assert events[1][2] == pytest.approx(total - 1.5, abs=0.12)
+
+
+def test_noise_that_swings_around_its_floor_does_not_hold_the_turn():
+    """Brown noise or running water swings well above its own quietest moment;
+    once it is far below the answer's loudest frame it counts as quiet."""
+    background = noise(4.8, 200, seed=5)                # about -50 dB in the speech band
+    swing = (noise(0.05, 350) + silence(0.15)) * 15     # bursts to about -41 dB: 9 dB over it
+    pcm = mix(background, silence(1.0) + tone(0.8, amplitude=8000, freq=700.0) + swing)  # tone -16.5 dB
+    events, _ = run(pcm)
+    ends = [e for e in events if e[0] == "end"]
+    assert ends and ends[0][2] == pytest.approx(1.8, abs=0.1)
+    # without the speech-relative rule the bursts keep the turn open
+    events, _ = run(pcm, EndpointConfig(drop_db=1000.0))
+    assert not any(e[0] == "end" and abs(e[2] - 1.8) < 0.3 for e in events)
+
+
+def test_a_soft_ending_in_a_quiet_room_still_counts_as_speech():
+    """The speech-relative rule stays within 15 dB of the floor: a final
+    consonant far below the vowel, in a quiet room, is part of the answer."""
+    soft = tone(0.15, amplitude=400, freq=700.0)  # about -43 dB, 26 dB below the vowel
+    pcm = silence(1.0) + tone(0.5, amplitude=8000, freq=700.0) + soft + silence(1.5)
+    events, _ = run(pcm)
+    ends = [e for e in events if e[0] == "end"]
+    assert ends and ends[0][2] == pytest.approx(1.65, abs=0.05)

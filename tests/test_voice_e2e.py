@@ -104,11 +104,24 @@ class Session:
 
     def next_turn(self, timeout: float = 60.0) -> dict:
         """Wait until the assistant listens (or the session ends); returns the record."""
+        mark = len(self.recorder.samples())
         rec = self.wait_for(lambda r: r["event"] in ("listen", "pause", "end")
                             or (r["event"] == "mic" and r.get("state") == "back"), timeout)
+        if rec["event"] == "mic":
+            # written *before* "I can hear you again" is spoken: wait for that speech
+            self.wait_sound_after(mark)
         if rec["event"] != "end":
             self.wait_quiet()
         return rec
+
+    def wait_sound_after(self, mark: int, timeout: float = 15.0) -> None:
+        """Until the virtual speaker carries sound recorded after sample ``mark``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if active_windows(self.recorder.samples()[mark:]).any():
+                return
+            time.sleep(0.05)
+        raise AssertionError("the assistant never spoke")
 
     def wait_quiet(self, quiet: float = QUIET_BEFORE_ANSWER, timeout: float = 30.0) -> None:
         """Until the virtual speaker has been silent for ``quiet`` seconds."""
