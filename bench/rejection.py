@@ -14,6 +14,9 @@ then checked once on the benchmark sample:
 
     python -m bench.rejection --sample tune     # decode (minutes), then sweep
     python -m bench.rejection --sample test     # the benchmark's sample
+
+Results are read off the printed tables; what they decided is in
+bench/tuning_log.md (entry 7).
 """
 
 from __future__ import annotations
@@ -269,13 +272,20 @@ def sweep(feats: dict[str, Features], utts: Sequence[C.Utterance]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.rejection", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sample", choices=("tune", "test"), default="tune")
+    ap.add_argument("--sample", choices=("tune", "test", "quick"), default="tune",
+                    help="tune: another seed than the benchmark's; test: the benchmark's own; "
+                         "quick: a handful of clean utterances (smoke test)")
     ap.add_argument("--scale", type=float, default=1.0, help="tuning sample size, x the benchmark's")
     ap.add_argument("--cache", type=Path, default=default_cache())
     ap.add_argument("--redecode", action="store_true", help="decode again even if features are cached")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    utts = tune_sample(args.scale) if args.sample == "tune" else test_sample()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.sample == "quick":
+        labels, _ = C.build_english(REPO / "dialogs", {})
+        utts = C.sample(labels, C.VOICES_EN, C.RATES, (None,), C.QUICK_EN, seed=TUNE_SEED)
+    else:
+        utts = tune_sample(args.scale) if args.sample == "tune" else test_sample()
     path = args.cache / f"features-{args.sample}-{args.scale:g}.json"
     if path.exists() and not args.redecode:
         feats = {d["id"]: Features(**d) for d in json.loads(path.read_text())}

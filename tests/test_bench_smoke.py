@@ -68,3 +68,28 @@ def test_quick_benchmark_runs_the_real_streaming_path(tmp_path):
         assert (out / png).stat().st_size > 1000
     # nothing heard or spoken is written into the results
     assert "heard" not in json.dumps(run)
+
+
+def test_reject_rules_judge_stop_phrases_with_their_own_floor():
+    from bench.rejection import Features, product_rule
+
+    def f(hyp, ratio):
+        return Features("x", hyp, 0.9, 100, ratio, False, "", 0.0, 0.0)
+    rule = product_rule(ratio_min=-15, priority_min=-21, priority=frozenset({"repeat"}),
+                        stops=frozenset({"i am done"}), stop_min=-25)
+    assert rule(f("yes", -14)) == "yes" and rule(f("yes", -16)) == ""
+    assert rule(f("repeat", -20)) == "repeat" and rule(f("repeat", -22)) == ""
+    assert rule(f("i am done", -24)) == "i am done" and rule(f("i am done", -26)) == ""
+    never = product_rule(stops=frozenset({"i am done"}), stop_min=None)
+    assert never(f("i am done", -90)) == "i am done"
+
+
+def test_rejection_sweep_runs_on_real_decoder_scores(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.rejection", "--sample", "quick",
+                           "--cache", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "grammar alone (ceiling of any reject rule)" in proc.stdout
+    assert "product: ratio>=-15, stops>=-25" in proc.stdout
+    feats = json.loads((tmp_path / "features-quick-1.json").read_text())
+    assert feats and all(set(d) >= {"hyp", "ratio", "stop_hyp"} for d in feats)
