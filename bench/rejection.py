@@ -56,6 +56,13 @@ class Features:
     stop_ratio: float   # best stop path vs phone loop
 
 
+def word_loop_jsgf(phrases: Sequence[str]) -> str:
+    """Any sequence of the phrases' words (the word-loop rival, dropped 11-27)."""
+    words = sorted({w for p in phrases for w in p.split()})
+    return (f"#JSGF V1.0;\ngrammar loop;\npublic <loop> = <w>+;\n"
+            f"<w> = {' | '.join(words)};\n")
+
+
 def _asc(segs) -> tuple[float, int]:
     from skill.recognizer_sphinx import _log_score
     segs = list(segs or ())
@@ -77,6 +84,8 @@ def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) 
     stop_dec = rec._decoder()
     stop_dec.add_jsgf_string("stops", jsgf_for(rec.usable_phrases(stops)))
     stop_dec.activate_search("stops")
+    loop_dec = rec._decoder()  # the word loop the product used until 11-26
+    loops: dict[tuple[str, ...], str] = {}
     out: list[Features] = []
     cpu = {"main": 0.0, "phones": 0.0, "loop": 0.0, "stops": 0.0}
     audio_s = 0.0
@@ -84,18 +93,24 @@ def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) 
     for i, u in enumerate(utts):
         pcm, _ = corpus.load(u)
         rec.start(pipe.context(u.label).phrases)
+        key = rec._turn.phrases or ()
+        if key not in loops:
+            loops[key] = f"loop{len(loops)}"
+            loop_dec.add_jsgf_string(loops[key], word_loop_jsgf(key))
+        loop_dec.activate_search(loops[key])
         started = False
         for off in range(0, len(pcm), 3200):
             block = pcm[off:off + 3200]
             update = rec._endpointer.feed(block)
             if update.started:
                 rec._begin_utt()
+                loop_dec.start_utt()
                 stop_dec.start_utt()
                 started = True
             if update.audio and started:
                 data = rec._with_floor(update.audio)
                 audio_s += len(data) / 32000
-                for name, dec in zip(("main", "phones", "loop", "stops"), rec._active + [stop_dec]):
+                for name, dec in zip(("main", "phones", "loop", "stops"), rec._active + [loop_dec, stop_dec]):
                     c0 = time.process_time()
                     dec.process_raw(data, False, False)
                     cpu[name] += time.process_time() - c0
@@ -104,7 +119,7 @@ def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) 
         if not started:
             out.append(Features(u.id, "", 0.0, 0, -math.inf, False, "", math.inf, -math.inf))
             continue
-        for dec in rec._active + [stop_dec]:
+        for dec in rec._active + [loop_dec, stop_dec]:
             dec.end_utt()
         rec._turn.in_utt = False
         hyp = rec._main.hyp()
@@ -113,7 +128,7 @@ def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) 
         g, frames = _asc(rec._main.seg())
         p, _ = _asc(rec._phones.seg())
         s, _ = _asc(stop_dec.seg())
-        loop = rec._loop.hyp()
+        loop = loop_dec.hyp()
         sh = stop_dec.hyp()
         n = max(1, frames)
         out.append(Features(

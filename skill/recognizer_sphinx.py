@@ -55,6 +55,8 @@ STOP_RATIO_MIN = -25.0
 # utterances at 20 nodes: peak RSS 214 MB keeping 8, 176 MB keeping 4);
 # rebuilding one takes about 8 ms at the start of a turn, before listening.
 MAX_GRAMMARS = 4
+# Extra PocketSphinx settings for every decoder (tuning: bench --option decoder_options=...).
+DECODER_OPTIONS: dict = {}
 
 REJECTION = """
 Out-of-grammar rejection, measured on espeak-ng speech through this backend
@@ -171,7 +173,8 @@ class SphinxRecognizer:
     def __init__(self, endpoint: EndpointConfig | None = None, reject: str = "phone-ratio",
                  ratio_min: float = REJECT_RATIO_MIN,
                  priority_phrases: Sequence[str] = PRIORITY_PHRASES,
-                 stop_ratio_min: float = STOP_RATIO_MIN, max_grammars: int = MAX_GRAMMARS):
+                 stop_ratio_min: float = STOP_RATIO_MIN, max_grammars: int = MAX_GRAMMARS,
+                 decoder_options: dict | None = None):
         if reject not in ("phone-ratio", "none"):
             raise RecognizerError(f"unknown reject method {reject!r}: use phone-ratio or none")
         try:
@@ -179,6 +182,7 @@ class SphinxRecognizer:
         except ImportError as exc:  # pragma: no cover - depends on install
             raise RecognizerError("pocketsphinx is not installed: pip install pocketsphinx==5.1.1") from exc
         self._Decoder = Decoder
+        self._options = dict(DECODER_OPTIONS if decoder_options is None else decoder_options)
         self._model_dir = Path(get_model_path()) / "en-us"
         self._main = self._decoder()
         self._phones = None  # phone-loop decoder for the reject check
@@ -207,7 +211,7 @@ class SphinxRecognizer:
 
     def _decoder(self):
         try:
-            return self._Decoder(bestpath=False, lm=None, loglevel="FATAL")
+            return self._Decoder(bestpath=False, lm=None, loglevel="FATAL", **self._options)
         except Exception as exc:  # pocketsphinx raises RuntimeError/ValueError
             raise RecognizerError(f"PocketSphinx could not load its model: {exc}") from exc
 
