@@ -90,7 +90,7 @@ def _grammar(phrases: Sequence[str], free_form: bool) -> list[str] | None:
 
 
 def stop_phrases(bundle: Any, safe_word: str) -> tuple[str, ...]:
-    """The stop command's phrases and the safe word: a recognizer never rejects these."""
+    """The stop command's phrases and the safe word: the recognizer judges them most leniently."""
     stop = getattr(bundle, "commands", {}).get("stop")
     return tuple(getattr(stop, "phrases", ()) or ("stop",)) + ((safe_word,) if safe_word else ())
 
