@@ -45,7 +45,60 @@ def same(a: str, b: str) -> bool:
 def test_normalize_and_jsgf():
     assert normalize_phrase("  I’m OKAY, thanks! ") == "i'm okay thanks"
     grammar = jsgf_for(("yes", "i'm okay"))
-    assert grammar.startswith("#JSGF V1.0;") and "( i'm okay )" in grammar
+    assert grammar.startswith("#JSGF V1.0;") and "( /1/ yes | /1/ i'm ( okay ) )" in grammar
+
+
+def _language(grammar: str) -> dict[str, float]:
+    """Every phrase the generated grammar accepts, with its probability."""
+    body = grammar.split("public <turn> = ", 1)[1].rsplit(";", 1)[0]
+    tokens = body.replace("(", " ( ").replace(")", " ) ").split()
+
+    def seq(i: int) -> tuple[dict[str, float], int]:
+        out = {"": 1.0}
+        while i < len(tokens) and tokens[i] not in (")", "|") and not tokens[i].startswith("/"):
+            if tokens[i] == "(":
+                alt, i = group(i + 1)
+            else:
+                alt, i = ({"" if tokens[i] == "<NULL>" else tokens[i]: 1.0}, i + 1)
+            out = {f"{a} {b}".strip(): p * q for a, p in out.items() for b, q in alt.items()}
+        return out, i
+
+    def group(i: int) -> tuple[dict[str, float], int]:
+        alts: list[tuple[float, dict[str, float]]] = []
+        while True:
+            weight = 1.0
+            if tokens[i].startswith("/"):
+                weight, i = float(tokens[i].strip("/")), i + 1
+            lang, i = seq(i)
+            alts.append((weight, lang))
+            if tokens[i] == ")":
+                break
+            i += 1  # "|"
+        total = sum(w for w, _ in alts)
+        out: dict[str, float] = {}
+        for w, lang in alts:
+            for phrase, p in lang.items():
+                out[phrase] = out.get(phrase, 0.0) + p * w / total
+        return out, i + 1
+
+    lang, _ = seq(0)
+    return lang
+
+
+def test_grammar_is_a_weighted_trie_of_exactly_the_phrases():
+    phrases = ["stop", "stop for a moment", "i am okay", "i am fine", "i am not okay",
+               "i am", "yes", "not really", "not yet", "no"]
+    lang = _language(jsgf_for(phrases))
+    assert set(lang) == set(phrases)
+    assert all(abs(p - 1 / len(phrases)) < 1e-9 for p in lang.values())  # as likely as in a flat list
+    with pytest.raises(ValueError):
+        jsgf_for([])
+
+
+def test_shared_prefixes_and_prefix_phrases_are_recognized(closed):
+    phrases = ["stop", "stop for a moment", "i am okay", "i am not okay", "not really", "not yet"]
+    for phrase in ("stop", "stop for a moment", "i am not okay", "not yet"):
+        assert recognize(closed, synth(phrase), phrases).text == phrase
 
 
 @pytest.mark.parametrize("voice", VOICES)
