@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from skill.backends import make_recognizer
 from skill.endpoint import EndpointConfig
 from skill.recognizer import Result
 from skill.recognizer_sphinx import SphinxRecognizer, jsgf_for, normalize_phrase
-from tests.speech_fixtures import (SAMPLE_RATE, VOICES, blocks, recognize, silence, speech_span, synth,
-                                   tools_available)
+from tests.speech_fixtures import (SAMPLE_RATE, VOICES, audit_writes_and_sockets, blocks, recognize, silence,
+                                   speech_span, synth, tools_available)
 
 PHRASES = ["yes", "no", "I am okay", "I’m okay", "not really", "I'm not okay", "stop", "pause",
            "give us a minute", "repeat that", "skip", "go back", "help", "I'm not sure", "a little"]
@@ -259,26 +258,22 @@ def test_known_words_and_knows(rec):
 def test_nothing_is_written_and_no_socket_is_opened(rec):
     """Privacy and offline promise at the backend level: no file opened for
     writing, no socket, while recognizing (grammar and free-form)."""
-    seen: list[str] = []
-    active = [True]
-
-    def hook(event, args):
-        if not active[0]:
-            return
-        if event == "open" and len(args) > 1 and isinstance(args[1], str) and any(c in args[1] for c in "wax+"):
-            seen.append(f"open {args[0]} {args[1]}")
-        elif event.startswith("socket."):
-            seen.append(event)
-
     pcm = synth("i am okay")
-    sys.addaudithook(hook)
-    try:
+    with audit_writes_and_sockets() as seen:
         recognize(rec, pcm, PHRASES)
         recognize(rec, pcm, None)
         recognize(rec, pcm, ["something", "entirely new"])
-    finally:
-        active[0] = False
     assert seen == []
+
+
+def test_the_audit_sees_a_write_and_a_socket(tmp_path):
+    """The check above can fail: a file written and a socket made inside it are seen."""
+    import socket
+    with audit_writes_and_sockets() as seen:
+        (tmp_path / "x.txt").write_text("x")
+        socket.socket().close()
+    assert any(s.startswith("open ") and "x.txt" in s for s in seen)
+    assert any(s.startswith("socket.") for s in seen)
 
 
 def test_max_utterance_ends_a_long_ramble(rec):

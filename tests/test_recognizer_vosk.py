@@ -7,7 +7,6 @@ serves the English model on users' machines. Speech: ``espeak-ng -v ko``.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 import pytest
@@ -16,7 +15,8 @@ from skill import models
 from skill.backends import make_recognizer
 from skill.recognizer import RecognizerError, Result, Word
 from skill.recognizer_vosk import UNK, VoskRecognizer, load_model
-from tests.speech_fixtures import blocks, recognize, silence, speech_span, synth, tools_available
+from tests.speech_fixtures import (audit_writes_and_sockets, blocks, recognize, silence, speech_span, synth,
+                                   tools_available)
 
 YES, NO, STOP = "네", "아니요", "그만"
 GRAMMAR = [YES, NO, STOP]
@@ -142,24 +142,10 @@ def test_make_recognizer_choices(tmp_path, monkeypatch):
 
 
 def test_nothing_is_written_and_no_socket_is_opened(rec):
-    seen: list[str] = []
-    active = [True]
-
-    def hook(event, args):
-        if not active[0]:
-            return
-        if event == "open" and len(args) > 1 and isinstance(args[1], str) and any(c in args[1] for c in "wax+"):
-            seen.append(f"open {args[0]} {args[1]}")
-        elif event.startswith("socket."):
-            seen.append(event)
-
     pcm = synth(YES)
-    sys.addaudithook(hook)
-    try:
+    with audit_writes_and_sockets() as seen:
         recognize(rec, pcm, GRAMMAR)
         recognize(rec, pcm, None)
-    finally:
-        active[0] = False
     assert seen == []
 
 
