@@ -43,7 +43,8 @@ PRIORITY_PHRASES = ("continue", "go on", "i am back", "we are back", "i'm back",
 # a missed stop is a safety failure while a false one ends the check-in
 # gently, so they get a lenient floor, but not none. Measured with
 # bench/rejection.py on two samples of the benchmark corpus (927 utterances,
-# 168 of them stop phrases or the safe word; tuning log 7), missed stops /
+# 74 of them stop phrases or the safe word; tuning log 7), safety misroutes
+# (missed stops, plus 2 negated answers heard as yes that no floor changes) /
 # other speech taken as a stop:
 #   never rejected 20 / 53 (sentences at ratio -41 ended the session)
 #   -25: 21 / 26    -23: 22 / 23    -21: 25 / 19    -19: 27 / 16    -15: 35 / 8

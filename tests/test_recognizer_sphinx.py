@@ -335,3 +335,12 @@ def test_voice_loop_passes_stop_phrases_and_the_safe_word():
     bundle, _ = load_checked(Path(__file__).resolve().parents[1] / "dialogs")
     phrases = stop_phrases(bundle, "pineapple")
     assert "stop" in phrases and "that's enough" in phrases and phrases[-1] == "pineapple"
+
+
+def test_decoder_options_reach_every_decoder():
+    """The tuning knob (bench --option decoder_options=...) is really applied."""
+    tuned = SphinxRecognizer(decoder_options={"beam": 1e-20})
+    def near(x):
+        return x == pytest.approx(1e-20, rel=1e-6, abs=0)
+    assert near(tuned._main.config["beam"]) and near(tuned._phones.config["beam"])
+    assert not near(SphinxRecognizer()._main.config["beam"])
