@@ -19,6 +19,18 @@ from typing import Union
 # --------------------------------------------------------------------------
 
 
+# Confidence bands for a Heard event (0..1), shared by the recognizers (which
+# set them) and the engine (which acts on them). Text mode sends 1.0.
+#   >= CONFIDENCE_ACCEPT: take the answer as heard;
+#   CONFIDENCE_CONFIRM .. CONFIDENCE_ACCEPT: confirm the best guess in a few
+#     words with a yes/no ("Just to be sure, are you okay?"), never for stop;
+#   below CONFIDENCE_CONFIRM: ask again, restating the question.
+# A recognizer that doubts its own transcript (for example a negation it may
+# have dropped) reports a confidence inside the middle band.
+CONFIDENCE_ACCEPT = 0.75
+CONFIDENCE_CONFIRM = 0.5
+
+
 @dataclass(frozen=True)
 class Heard:
     """A final transcript of one utterance, with the recognizer's confidence (0..1).
