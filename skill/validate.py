@@ -36,7 +36,7 @@ from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word")
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "notes_from", "notes_when")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _TERMINAL_THEN = ("wait", "end")
 
@@ -391,6 +391,7 @@ def check_files(files: Sequence[Path | str], context: Path | str | None = None) 
 
 TEST_FILE_KEYS = ("flow", "tests")
 TEST_KEYS = ("name", "setting", "settings", "names", "solo", "seed", "safe_word", "notes", "last_notes",
+             "last_notes_from", "last_notes_when",
              "turns", "expect_end")
 TURN_KEYS = ("user", "expect_intent", "expect_node", "expect_say")
 END_REASONS_ALL = ("completed", "stopped", "safe_word", "not_ready", "no_response", "error")

@@ -649,20 +649,28 @@ def _open_events(args: argparse.Namespace):
     return EventLog(handle), handle
 
 
-def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
-    last: list[str] = []
-    if notes is not None:
-        try:
-            last = list(notes.last_session_notes())
-        except Exception as exc:
-            log.warning("could not read earlier notes: %s", exc)
+def _names(args: argparse.Namespace) -> list[str]:
     names = getattr(args, "names", None) or []
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    return SessionContext(names=list(names), setting=getattr(args, "setting", None) or "sofa",
+    return list(names)
+
+
+def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
+    from skill.notes import EarlierNotes
+
+    names = _names(args)
+    earlier = EarlierNotes()
+    if notes is not None:
+        try:
+            earlier = notes.earlier_notes(names)
+        except Exception as exc:
+            log.warning("could not read earlier notes: %s", exc)
+    return SessionContext(names=names, setting=getattr(args, "setting", None) or "sofa",
                           safe_word=getattr(args, "safe_word", None) or "red",
                           notes_enabled=bool(getattr(args, "notes_enabled", True)),
-                          last_notes=last)
+                          last_notes=list(earlier.notes), last_notes_ours=earlier.ours,
+                          last_notes_from=earlier.whose, last_notes_when=earlier.when)
 
 
 def run(args: argparse.Namespace, bundle: Any) -> int:
@@ -709,7 +717,7 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
     seed = getattr(args, "seed", None)
     engine = Engine(bundle, flow, context, seed if seed is not None else random.randrange(1 << 30))
     if context_notes is not None:
-        context_notes.begin_session(flow)
+        context_notes.begin_session(flow, people=_names(args))
 
     model = getattr(args, "model", None)
     if model:
