@@ -441,7 +441,10 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     show.add_argument("--notes-dir", **where)
     delete = sub.add_parser("delete", help="delete one session's notes, or all of them")
     delete.add_argument("id", nargs="?", help="a session id from 'notes list'")
-    delete.add_argument("--all", action="store_true", help="delete every note")
+    delete.add_argument("--all", action="store_true",
+                        help="delete every note (asks first at a terminal; --yes to skip the question)")
+    delete.add_argument("-y", "--yes", action="store_true",
+                        help="with --all: delete without asking (needed when not at a terminal)")
     delete.add_argument("--notes-dir", **where)
     parser.set_defaults(func=run_cli)
     return parser
@@ -458,10 +461,35 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
     return values.get("notes_dir")
 
 
-def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
+def _confirm_delete_all(store: NotesStore, args: argparse.Namespace, stdin, out, err) -> bool | None:
+    """True to go ahead; False if the person said no; None if nobody could be asked."""
+    if getattr(args, "yes", False):
+        return True
+    try:
+        at_terminal = stdin is not None and stdin.isatty()
+    except ValueError:  # a closed stream
+        at_terminal = False
+    if not at_terminal:
+        print("notes delete --all: not at a terminal, so nothing was deleted; "
+              "add --yes to delete every note without asking", file=err)
+        return None
+    count = len(store.list())
+    if count == 0:
+        return True  # nothing to lose; say so below
+    sessions = f"{count} check-in{'s' if count != 1 else ''}"
+    out.write(f"Delete the notes of all {sessions} in {store.root}? This cannot be undone. [y/N] ")
+    out.flush()
+    answer = stdin.readline()
+    if not answer:
+        out.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_cli(args: argparse.Namespace, out=None, err=None, stdin=None) -> int:
     """Carry out a ``notes`` command; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
+    stdin = stdin or sys.stdin
     store = NotesStore(getattr(args, "notes_dir", None) or _configured_dir(args, err))
     command = args.notes_command
     try:
@@ -484,6 +512,12 @@ def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
                 print("notes delete: give an id or --all, not both", file=err)
                 return 2
             if args.all:
+                confirmed = _confirm_delete_all(store, args, stdin, out, err)
+                if confirmed is None:
+                    return 2
+                if not confirmed:
+                    print("Nothing was deleted.", file=out)
+                    return 0
                 count = store.delete_all()
                 print(f"Deleted all notes ({count} session{'s' if count != 1 else ''}).", file=out)
                 return 0

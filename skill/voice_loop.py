@@ -542,13 +542,15 @@ class VoiceSession:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Voice, device and recognizer options (defaults None: config fills them)."""
     g = parser.add_argument_group("voice and sound")
-    g.add_argument("--voice", default=None, help="speaking voice: id, language or part of the "
-                   "name (see --list-voices)")
+    g.add_argument("--voice", default=None,
+                   help=f"speaking voice: {', '.join(tts.FRIENDLY_VOICES)}, or an id, language or part "
+                        "of the name (see --list-voices)")
     g.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute "
                    f"(default: a calm pace for the setting, about {tts.DEFAULT_RATE})")
     g.add_argument("--volume", type=float, default=None,
                    help=f"speaking volume 0.15-1.0 (default: soft, {tts.DEFAULT_VOLUME})")
-    g.add_argument("--list-voices", action="store_true", help="list the voices and exit")
+    g.add_argument("--list-voices", action="store_true",
+                   help="list the voices (friendly names and English first) and exit")
     g.add_argument("--no-chime", dest="chime", action="store_false", default=True,
                    help="no soft chime before listening")
     g.add_argument("--list-devices", action="store_true", help="list sound devices and exit")
@@ -616,7 +618,7 @@ def _typed_line(timeout: float) -> str | None:
 def _list_voices() -> int:
     try:
         synth = tts.shared_synth()
-        print(tts.format_voices(synth.voices()))
+        print(tts.format_voices(synth.voices(), synth.variants()))
         return 0
     except tts.TtsError as exc:
         _err(f"aftercare: {exc}")
