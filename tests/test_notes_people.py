@@ -88,6 +88,8 @@ def test_a_note_records_the_names_given(tmp_path, env):
     assert "- People: Sam, Alex" in text
     assert notes.parse_people(text) == ("Sam", "Alex")
     assert text == notes.render(*notes.parse(text), ("Sam", "Alex")), "the header holds only date, flow, people"
+    listed = _run(tmp_path, env, ["notes", "list"], "")
+    assert listed.returncode == 0 and listed.stdout.rstrip().endswith("1 note  Sam, Alex")
 
 
 def test_reflection_never_offers_other_peoples_note(tmp_path, env):
