@@ -3,8 +3,8 @@
 What people say in aftercare is among the most private things they say aloud,
 so this store keeps as little as possible: one small Markdown file per
 session, holding only the notes the person said yes to (a date, flow and
-people header, never the conversation). The folder is 0700 and files are 0600; every
-change rewrites the session file atomically (``skill.atomic``), so a crash at
+people header, never the conversation). The folder is 0700 and files are
+0600; every change rewrites the session file atomically (``skill.atomic``), so a crash at
 any instant leaves the old file or the new one, never a torn one. No file is
 created for a session in which nothing was kept.
 
@@ -351,25 +351,26 @@ class NotesStore:
         other people only are never offered. A solo check-in without a name
         gets only notes kept the same way.
         """
+        ours, shared, unknown = range(3)  # in order of preference
         current = self.current.session_id if self.current and self.current.written else None
         earlier = [info for info in self.list() if info.session_id != current and info.notes]
         ranked: list[tuple[int, SessionInfo]] = []
         for info in earlier:
             if info.people is None:
-                rank = 2
+                rank = unknown
             elif same_people(info.people, people):
-                rank = 0
+                rank = ours
             elif shares_someone(info.people, people):
-                rank = 1
+                rank = shared
             else:
-                continue
+                continue  # other people's notes: never offered, never named
             ranked.append((rank, info))
         if not ranked:
             return EarlierNotes()
         best = min(rank for rank, _ in ranked)
-        info = [i for rank, i in ranked if rank == best][-1]
-        return EarlierNotes(notes=info.notes, ours=best == 0,
-                            whose="" if best == 0 else spoken_people(info.people),
+        info = [i for rank, i in ranked if rank == best][-1]  # list() is oldest first
+        return EarlierNotes(notes=info.notes, ours=best == ours,
+                            whose="" if best == ours else spoken_people(info.people),
                             when=spoken_when(info.date, self._now()))
 
     def _path_for(self, session_id: str) -> Path:
