@@ -51,7 +51,8 @@ class TtsError(Exception):
 #: ``--voice female|male|calm``: (espeak-ng language, variant, what it sounds like).
 #: The variants ship with espeak-ng (espeak-ng-data/voices/!v). "calm" is the
 #: smooth female5 variant: no roughness, echo or flutter, and a narrow pitch
-#: range (160-228 Hz in its file), so it rises and falls little.
+#: range ("pitch 160 228" in its file), so it rises and falls less than
+#: "female" (tests/test_people_cli.py measures both).
 FRIENDLY_VOICES: dict[str, tuple[str, str, str]] = {
     "female": ("en-us", "f3", "a woman's voice, American English"),
     "male": ("en-us", "m3", "a man's voice, American English"),
@@ -276,11 +277,18 @@ class EspeakSynth:
 def resolve_voice(spec: str, voices: list[tuple[str, str, str]], variants: Collection[str] | None = None) -> str:
     """Find a voice by friendly name ("female", "male", "calm"), id
     ("gmw/en-us"), short id or language ("en-us"), or a piece of its name
-    ("scotland"); one clear error when none or several fit. ``variants``
-    are the installed espeak-ng variants (None: not checked)."""
+    ("scotland"), optionally with an espeak-ng variant ("en-gb+f2"); one
+    clear error when none or several fit. ``variants`` are the installed
+    espeak-ng variants (None: not checked)."""
     want = spec.strip().lower()
     if want in FRIENDLY_VOICES:
         return _friendly_voice(want, voices, variants)
+    base, plus, variant = want.partition("+")
+    if plus:
+        known = {v.lower(): v for v in variants} if variants is not None else {variant: variant}
+        if variant not in known:
+            raise TtsError(f"no voice variant matches {variant!r}; espeak-ng --voices=variant lists them")
+        return f"{resolve_voice(base, voices)}+{known[variant]}"
     for key in (lambda v: v[0].lower(), lambda v: v[0].lower().rsplit("/", 1)[-1],
                 lambda v: v[2].lower(), lambda v: v[1].lower()):
         exact = [v for v in voices if key(v) == want]

@@ -118,8 +118,8 @@ def test_list_voices_says_which_friendly_voice_is_missing(tmp_path):
     assert "+m3" in next(ln for ln in done.stdout.splitlines() if ln.startswith("  male"))
 
 
-def _pitch_hz(samples: np.ndarray, rate: int) -> float:
-    """Median fundamental of the voiced 40 ms frames, by autocorrelation (60-400 Hz)."""
+def _pitches_hz(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The fundamental of each voiced 40 ms frame, by autocorrelation (60-400 Hz)."""
     frame = int(0.04 * rate)
     x = samples.astype(np.float64)
     found = []
@@ -133,17 +133,22 @@ def _pitch_hz(samples: np.ndarray, rate: int) -> float:
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.3 * ac[0]:
             found.append(rate / lag)
-    assert len(found) >= 5, "too little voiced speech to measure"
-    return float(np.median(found))
+    assert len(found) >= 20, "too little voiced speech to measure"
+    return np.array(found)
 
 
 def test_friendly_voices_are_real_and_differ():
+    """female and calm sound higher than male; calm rises and falls less than female."""
     synth = tts.shared_synth()
-    text = "Hello there. How are you feeling right now?"
-    pitch = {name: _pitch_hz(synth.synthesize(text, tts.VoiceSettings(voice=name)).samples, tts.ESPEAK_RATE)
+    text = ("Hello there. How are you feeling right now? Take a slow breath, and let your shoulders "
+            "drop. There's no hurry at all.")
+    pitch = {name: _pitches_hz(synth.synthesize(text, tts.VoiceSettings(voice=name)).samples, tts.ESPEAK_RATE)
              for name in ("female", "male", "calm")}
-    assert pitch["female"] > 1.4 * pitch["male"], pitch
-    assert pitch["calm"] > 1.4 * pitch["male"], pitch  # a female variant, smooth and even
+    median = {name: float(np.median(p)) for name, p in pitch.items()}
+    spread = {name: float(np.percentile(p, 90) / np.percentile(p, 10)) for name, p in pitch.items()}
+    assert median["female"] > 1.4 * median["male"], median
+    assert median["calm"] > 1.4 * median["male"], median
+    assert spread["calm"] < spread["female"], spread
 
 
 def test_a_missing_friendly_voice_is_one_line():
@@ -154,6 +159,9 @@ def test_a_missing_friendly_voice_is_one_line():
     assert "female" in str(missing.value) and "f3" in str(missing.value) and "\n" not in str(missing.value)
     with pytest.raises(tts.TtsError, match="en-us voice"):
         tts.resolve_voice("calm", [("gmw/de", "German", "de")], {"f5"})
+    assert tts.resolve_voice("en-us+F2", voices, {"f2"}) == "gmw/en-us+f2"  # any voice with a variant
+    with pytest.raises(tts.TtsError, match="no voice variant matches 'zz'"):
+        tts.resolve_voice("en-us+zz", voices, {"f2"})
 
 
 @pytest.mark.sound
