@@ -62,15 +62,6 @@ def owner_tag() -> str:
     return f"{_pid_namespace()}-{os.getpid()}"
 
 
-def _owner_of(name: str) -> tuple[str, int] | None:
-    """(pid namespace, pid) from a temp name made here; None for other names."""
-    parts = name.rsplit(".", 3)
-    if len(parts) != 4:
-        return None
-    ns, _, pid = parts[1].partition("-")
-    return (ns, int(pid)) if pid.isdigit() and ns.isdigit() else None
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -81,12 +72,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def is_stale(folder: Path, name: str, now: float | None = None) -> bool:
-    """A temp file nobody is writing: ours and not in progress, its writer gone, or old."""
-    if not is_temp_name(name):
-        return False
-    path = str(Path(folder) / name)
-    owner = _owner_of(name)
+def parse_owner(tag: str) -> tuple[str, int] | None:
+    """``PIDNS-PID`` -> (pid namespace, pid); None when ``tag`` is not one."""
+    ns, _, pid = tag.partition("-")
+    return (ns, int(pid)) if pid.isdigit() and ns.isdigit() else None
+
+
+def abandoned(path: str, owner: tuple[str, int] | None, now: float | None = None) -> bool:
+    """Nobody will finish this temporary file: ours and not in progress, its
+    writer (same pid namespace) no longer runs, or older than STALE_AFTER."""
     if owner is not None and owner[0] == _pid_namespace():
         if owner[1] == os.getpid():
             return path not in _in_progress
@@ -97,6 +91,15 @@ def is_stale(folder: Path, name: str, now: float | None = None) -> bool:
     except OSError:
         return False
     return age > STALE_AFTER
+
+
+def is_stale(folder: Path, name: str, now: float | None = None) -> bool:
+    """A temp file of :func:`temp_name` that nobody is writing (see :func:`abandoned`)."""
+    if not is_temp_name(name):
+        return False
+    parts = name.rsplit(".", 3)
+    owner = parse_owner(parts[1]) if len(parts) == 4 else None
+    return abandoned(str(Path(folder) / name), owner, now)
 
 
 def sweep(folder: Path, prefix: str = "") -> int:
