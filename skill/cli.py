@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+from skill import hardening
 from skill.conditions import SETTINGS
 
 #: Modules that may add subcommands: each provides ``register_cli(subparsers)``
@@ -215,8 +216,6 @@ def _setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code and never shows a traceback."""
-    from skill import hardening
-
     hardening.harden()  # no core dumps; SIGTERM/SIGHUP end the program like Ctrl-C
     try:
         parser = build_parser()

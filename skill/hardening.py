@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import resource
 import signal
@@ -38,8 +37,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _libc():
-    name = ctypes.util.find_library("c")
-    return ctypes.CDLL(name, use_errno=True) if name else None
+    """The C library already loaded into this process (no search, no subprocess)."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def no_core_dumps() -> None:
