@@ -85,9 +85,15 @@ class SessionInfo:
 # --------------------------------------------------------------------------
 
 
+def _plain(text: str) -> str:
+    """Printable text on one line: control and format characters (escape codes)
+    become spaces, as in typed input (``textmode.read_line``)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+
+
 def clean_note(text: str) -> str:
     """One line of plain text: dictation has no line breaks worth keeping."""
-    return " ".join(str(text).split())[:MAX_NOTE_CHARS]
+    return _plain(text)[:MAX_NOTE_CHARS]
 
 
 def render(date: str, flow: str, notes: list[str]) -> str:
@@ -109,7 +115,7 @@ def parse(text: str) -> tuple[str, str, list[str]]:
             continue
         if not stripped.startswith("- "):
             continue
-        item = stripped[2:].strip()
+        item = _plain(stripped[2:])  # a hand-edited escape code never reaches a terminal or a voice
         if in_notes:
             if item:
                 notes.append(item)

@@ -272,3 +272,14 @@ def test_cli_uses_the_notes_dir_from_the_settings_file(tmp_path, store):
     out, err = io.StringIO(), io.StringIO()
     assert args.func(args, out=out, err=err) == 0
     assert "1 note" in out.getvalue() and err.getvalue() == ""
+
+
+def test_escape_codes_in_a_hand_edited_note_are_never_read_back(tmp_path):
+    """A note read back by the reflection flow (spoken or printed) is plain text."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "20260101-000000-aftercare.md").write_text(
+        "# Aftercare notes\n\n- Date: 2026-01-01 00:00\n- Flow: aftercare\n\n## Notes\n\n"
+        "- tea\x1b[2J\x1b]0;title\x07 later\u202e\n")
+    store = NotesStore(root)
+    assert store.last_session_notes() == ["tea [2J ]0;title later"]
