@@ -122,3 +122,15 @@ def test_dash_still_means_standard_output(tmp_path):
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert any(r.get("text") == SECRET for r in records)
+
+
+def test_the_spoken_check_in_refuses_the_same_way_before_opening_any_device(tmp_path):
+    important = tmp_path / "important"
+    important.write_text("precious\n")
+    (tmp_path / "ev.jsonl").symlink_to(important)
+    env = {**os.environ, "AFTERCARE_CONFIG_DIR": str(tmp_path / "cfg"), "AFTERCARE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--flow", "quick", "--events",
+                           str(tmp_path / "ev.jsonl")], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60)
+    _one_refusal(done, "symbolic link")
+    assert important.read_text() == "precious\n"
