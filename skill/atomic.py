@@ -29,7 +29,7 @@ from pathlib import Path
 TEMP_SUFFIX = ".tmp"
 #: A temporary file lives for milliseconds; one older than this is a leftover.
 STALE_AFTER = 60.0
-#: Test hook: a folder holding the FIFOs ``reached`` and ``go`` (see :func:`test_pause`).
+#: Test hook: a folder holding the FIFOs ``reached`` and ``go`` (see :func:`pause_for_tests`).
 TEST_HOOK_ENV = "AFTERCARE_TEST_SAVE_HOOK"
 
 _in_progress: set[str] = set()
@@ -125,7 +125,7 @@ def temp_name(target_name: str) -> str:
     return f".{target_name}.{owner_tag()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
 
-def test_pause(tmp_path: str) -> None:
+def pause_for_tests(tmp_path: str) -> None:
     """Test hook: once per process, when ``AFTERCARE_TEST_SAVE_HOOK`` names a folder,
     announce ``PID TEMPFILE`` on its FIFO ``reached`` and wait for one byte on
     its FIFO ``go``. Lets tests act (signal, race) at a known instant of a save.

@@ -239,7 +239,7 @@ class NotesSession:
             if self.notes:
                 data = render(self.date, self.flow, self.notes).encode("utf-8")
                 with atomic.Staged(root, f"{self.session_id}{SUFFIX}", data) as staged:
-                    atomic.test_pause(str(staged.path))
+                    atomic.pause_for_tests(str(staged.path))
                     if self.written:
                         staged.replace(self.path)
                     else:
