@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from skill import atomic, paths
+from skill.readlimit import read_bounded
 
 TITLE = "# Aftercare notes"
 NOTES_HEADING = "## Notes"
@@ -155,35 +156,17 @@ def _one_line(error: OSError, doing: str, where: Path) -> NotesError:
 
 def read_notes_file(path: Path) -> str:
     """A session file's text: a regular file only (no symlink, pipe or device), bounded."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        data = read_bounded(path, MAX_FILE_BYTES, follow_symlinks=False)
+    except IsADirectoryError:
+        raise NotesError(f"{path.name}: a folder, not a notes file") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise NotesError(f"{path.name}: a symbolic link, not a notes file") from None
         raise NotesError(f"{path.name}: could not be read: {reason(error)}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise NotesError(f"{path.name}: a folder, not a notes file")
-        if not stat.S_ISREG(info.st_mode):
-            raise NotesError(f"{path.name}: not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise NotesError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, not a notes file")
-        chunks, size = [], 0
-        while size <= MAX_FILE_BYTES:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise NotesError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB, not a notes file")
-    except OSError as error:
-        raise NotesError(f"{path.name}: could not be read: {reason(error)}") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    except ValueError as error:
+        raise NotesError(f"{path.name}: {error}") from None
+    return data.decode("utf-8", errors="replace")
 
 
 # --------------------------------------------------------------------------

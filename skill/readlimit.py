@@ -15,14 +15,18 @@ import stat
 from pathlib import Path
 
 
-def read_bounded(path: Path | str, limit: int) -> bytes:
+def read_bounded(path: Path | str, limit: int, follow_symlinks: bool = True) -> bytes:
     """At most ``limit`` bytes of a regular file.
 
     Raises ``OSError`` when it cannot be opened (``IsADirectoryError`` for a
-    folder) and ``ValueError`` with a short reason (completing "FILE ...")
-    for a pipe, a device or a file larger than ``limit``.
+    folder; ``errno.ELOOP`` for a symbolic link when ``follow_symlinks`` is
+    False) and ``ValueError`` with a short reason (completing "FILE ...") for
+    a pipe, a device or a file larger than ``limit``.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):

@@ -72,6 +72,22 @@ def test_a_folder_named_like_a_note_is_named_and_the_rest_deleted(tmp_path):
     assert os.listdir(root) == ["odd.md"]
 
 
+def test_a_pipe_or_a_huge_file_named_like_a_note_never_hangs_list(tmp_path):
+    root = tmp_path / "notes"
+    _keep(root)
+    os.mkfifo(root / "pipe.md", 0o600)  # reading it would wait for a writer for ever
+    with open(root / "huge.md", "wb") as f:
+        f.truncate(5 * 1024 * 1024 * 1024)  # 5 GB (sparse): more than a notes file can be
+    listed = _cli(tmp_path, "notes", "list", "--notes-dir", str(root))
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    assert len(_lines(listed.stdout)) == 3
+    assert sorted(_lines(listed.stderr)) == [
+        "notes: not listed: huge.md: is 5242880 KB, more than the 4096 KB allowed; is it the right file?",
+        "notes: not listed: pipe.md: is not a regular file (a pipe or a device?)"]
+    done = _cli(tmp_path, "notes", "delete", "--all", "--notes-dir", str(root))
+    assert done.returncode == 0 and os.listdir(root) == []
+
+
 # ---- an unreadable note: permission bits need a non-root process ------------
 
 
