@@ -42,9 +42,15 @@ def _libc():
 
 
 def no_core_dumps() -> None:
-    """RLIMIT_CORE 0 (soft and hard) and PR_SET_DUMPABLE 0 where available."""
+    """RLIMIT_CORE 0 and PR_SET_DUMPABLE 0 where available.
+
+    The soft limit is what the kernel obeys; the hard limit is left as it is,
+    because lowering it cannot be undone without CAP_SYS_RESOURCE, and tests
+    call :func:`skill.cli.main` inside the test process itself.
+    """
     try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     except (ValueError, OSError) as exc:  # pragma: no cover - refused by the system
         log.debug("could not set RLIMIT_CORE: %s", exc)
     try:

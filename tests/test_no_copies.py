@@ -136,13 +136,16 @@ def test_a_new_session_sweeps_a_killed_sessions_temporary_file(tmp_path):
 
 
 def _allow_core_dumps() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
 
 
 def test_a_crash_writes_no_core_dump(tmp_path):
     """Started with core dumps allowed (as a careless shell would), crashed
     while holding the note in memory: no core file, and the kernel says none
     was dumped."""
+    if resource.getrlimit(resource.RLIMIT_CORE)[1] == 0:
+        pytest.skip("this machine's hard limit forbids core dumps to every process, so none can be provoked")
     root = tmp_path / "notes"
     hook = SaveHook(tmp_path / "hook")
     proc = _session(tmp_path, root, hook, preexec=_allow_core_dumps)
@@ -150,7 +153,7 @@ def test_a_crash_writes_no_core_dump(tmp_path):
         _paused_in_save(proc, hook)
         with open(f"/proc/{proc.pid}/limits", encoding="ascii") as limits:
             core = next(line for line in limits if line.startswith("Max core file size"))
-        assert core.split()[4:6] == ["0", "0"], core
+        assert core.split()[4] == "0", core  # the soft limit, which the kernel obeys
         os.kill(proc.pid, signal.SIGSEGV)
         _, status = os.waitpid(proc.pid, 0)
         proc.returncode = -signal.SIGSEGV  # reaped here, so that the status keeps its core-dump bit
