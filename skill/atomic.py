@@ -102,7 +102,7 @@ def is_stale(folder: Path, name: str, now: float | None = None) -> bool:
     return abandoned(str(Path(folder) / name), owner, now)
 
 
-def sweep(folder: Path, prefix: str = "") -> int:
+def sweep(folder: Path) -> int:
     """Remove stale temporary files (regular files only) in ``folder``; quiet on errors."""
     removed = 0
     try:
@@ -110,7 +110,7 @@ def sweep(folder: Path, prefix: str = "") -> int:
     except OSError:
         return 0
     for entry in entries:
-        if not entry.name.startswith(prefix) or not is_stale(Path(folder), entry.name):
+        if not is_stale(Path(folder), entry.name):
             continue
         try:
             if entry.is_file(follow_symlinks=False):

@@ -285,15 +285,6 @@ class NotesStore:
             return 0
         return atomic.sweep(self.root)
 
-    def free_id(self, wanted: str) -> str:
-        """``wanted``, or ``wanted-2``, ... if a file of that name exists (a hint only:
-        the name is taken for real, exclusively, when the first note is saved)."""
-        candidate, n = wanted, 1
-        while os.path.lexists(self.root / f"{candidate}{SUFFIX}"):
-            n += 1
-            candidate = f"{wanted}-{n}"
-        return candidate
-
     # ---- one session ------------------------------------------------------
 
     def begin_session(self, flow: str) -> NotesSession:
