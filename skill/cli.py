@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
+from skill import hardening
 from skill.conditions import SETTINGS
 
 #: Modules that may add subcommands: each provides ``register_cli(subparsers)``
@@ -274,20 +275,21 @@ def _setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code and never shows a traceback."""
+    hardening.harden()  # no core dumps; SIGTERM/SIGHUP end the program like Ctrl-C
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         _setup_logging(args.verbose)
         func = getattr(args, "func", None)
         if func is not None:
-            return int(func(args) or 0)
-        return run_session(args)
+            return hardening.exit_code(int(func(args) or 0))
+        return hardening.exit_code(run_session(args))
     except KeyboardInterrupt:
         try:
             print("\nOkay, stopping here. Take good care.", file=sys.stderr)
         except (OSError, ValueError):
             pass
-        return 130
+        return hardening.exit_code(130)
     except SystemExit as exc:  # argparse and config report bad usage this way
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)

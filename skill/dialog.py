@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skill import conditions
+from skill.readlimit import read_bounded
 from skill.yamlpos import Mark, YList, YMap, load as load_yaml
 
 FORMAT_VERSION = 1
@@ -38,6 +39,10 @@ COMMAND_KEYS = ("help", "phrases", "reply", "seconds")
 RESERVED_FILES = ("vocabulary", "commands")
 DEFAULT_TIMEOUT = 12.0
 MAX_REPROMPTS = 3
+#: Limits that keep loading and checking fast on any input (the real files are
+#: under 25 KB with under 20 nodes a flow); a bigger file is refused in one line.
+MAX_FILE_BYTES = 256 * 1024
+MAX_FLOW_NODES = 1000
 
 
 @dataclass(frozen=True)
@@ -414,9 +419,15 @@ def _kind(value: Any) -> str:
 
 def _read(path: Path, label: str, b: _Builder) -> Any:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except IsADirectoryError:
+        b.err(Mark(label, 1, 1), "this is a folder, not a dialogue file")
+        return None
     except OSError as exc:
         b.err(Mark(label, 1, 1), f"cannot read the file: {exc.strerror or exc}")
+        return None
+    except ValueError as exc:
+        b.err(Mark(label, 1, 1), f"the file {exc}")
         return None
     try:
         text = raw.decode("utf-8")
@@ -453,6 +464,11 @@ def load_flow(path: Path, label: str | None = None) -> tuple[Flow | None, list[P
         return None, b.problems
     top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), "a flow file")
     if top is None:
+        return None, b.problems
+    nodes = top.get("nodes")
+    if isinstance(nodes, dict) and len(nodes) > MAX_FLOW_NODES:
+        b.err(top.vmark("nodes"), f"the flow has {len(nodes)} nodes, more than the {MAX_FLOW_NODES} allowed; "
+                                  "split it into several flows")
         return None, b.problems
     return build_flow(top, path.stem, label, b), b.problems
 
@@ -659,7 +675,11 @@ def load_vocabulary(path: Path, label: str | None = None) -> tuple[dict[str, tup
 
 def load_affirmative(path: Path) -> dict[str, str | None] | list[str] | None:
     """The optional ``affirmative:`` entry of vocabulary.yaml (for the matcher)."""
-    value, _ = load_yaml(str(path), path.read_text(encoding="utf-8", errors="replace"))
+    try:
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except (OSError, ValueError):
+        return None
+    value, _ = load_yaml(str(path), raw.decode("utf-8", errors="replace"))
     if not isinstance(value, dict):
         return None
     aff = value.get("affirmative")

@@ -22,8 +22,8 @@ from typing import IO, Any, BinaryIO
 
 from skill.dialog import Bundle
 from skill.engine import Engine
-from skill.eventlog import EventLog
-from skill.notes import EarlierNotes
+from skill.eventlog import EventLog, EventLogRefused, open_private
+from skill.notes import EarlierNotes, NotesError
 from skill.protocol import (
     Action,
     DeleteNote,
@@ -117,7 +117,10 @@ class _Notes:
             return NoteFailed("notes are not available")
         try:
             return NoteSaved(str(self.store.add(text)))
-        except Exception as exc:
+        except NotesError as exc:  # one line that says why: permission, disk full, read-only
+            log.warning("%s", exc)
+            return NoteFailed(str(exc))
+        except Exception as exc:  # never the text: an exception's message might quote it
             log.warning("could not keep a note: %s", exc.__class__.__name__)
             return NoteFailed(exc.__class__.__name__)
 
@@ -226,13 +229,6 @@ def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext
     )
 
 
-def _open_events(target: str | None) -> tuple[IO[str] | None, bool]:
-    """(stream, owns_stdout)."""
-    if not target:
-        return None, False
-    if target == "-":
-        return sys.stdout, True
-    return open(target, "w", encoding="utf-8"), False
 
 
 def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
@@ -242,9 +238,9 @@ def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
     stderr = stderr if stderr is not None else sys.stderr
     flow = getattr(args, "flow", None) or "aftercare"
     try:
-        events_stream, owns_stdout = _open_events(getattr(args, "events", None))
-    except OSError as exc:
-        stderr.write(f"--events: cannot write to {args.events}: {exc.strerror or exc}\n")
+        events_stream, owns_stdout = open_private(getattr(args, "events", None))
+    except EventLogRefused as exc:
+        stderr.write(f"{exc}\n")
         return 2
     out = stdout if stdout is not None else (stderr if owns_stdout else sys.stdout)
     notes = _Notes(args, flow)

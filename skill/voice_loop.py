@@ -644,11 +644,9 @@ def _open_events(args: argparse.Namespace):
     target = getattr(args, "events", None)
     if not target:
         return None, None
-    from skill.eventlog import EventLog
-    if target == "-":
-        return EventLog(sys.stdout), None
-    handle = open(target, "w", encoding="utf-8", buffering=1)
-    return EventLog(handle), handle
+    from skill.eventlog import EventLog, open_private
+    stream, to_stdout = open_private(target)  # EventLogRefused: one line, exit 2 (see run)
+    return EventLog(stream), (None if to_stdout else stream)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
@@ -684,7 +682,12 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
     if (getattr(args, "backend", None) or "auto") == "auto" and not getattr(args, "model", None):
         from skill import models
         models.offer_first_download()  # before the session: a session opens no socket
-    events, handle = _open_events(args)
+    from skill.eventlog import EventLogRefused
+    try:
+        events, handle = _open_events(args)
+    except EventLogRefused as exc:
+        _err(str(exc))
+        return 2
     try:
         with offline.session_guard():
             try:
