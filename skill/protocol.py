@@ -180,3 +180,4 @@ class SessionContext:
     safe_word: str = "red"
     notes_enabled: bool = True
     last_notes: list[str] = field(default_factory=list)
+    support_line: str = ""  # said when someone may not be safe (config.yaml: support_line)

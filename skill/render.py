@@ -1,7 +1,7 @@
 """Fill placeholders in what the assistant says, with natural wording.
 
-Only five placeholders exist ({name}, {names}, {partner}, {setting},
-{safe_word}); anything else is caught by the validator, and here it is left
+Only six placeholders exist ({name}, {names}, {partner}, {setting},
+{safe_word}, {support_line}); anything else is caught by the validator, and here it is left
 as written rather than crash mid-session. Wording adapts to who is there:
 nobody named reads "Hello there", two people read "Sam and Alex", and a
 question addressed "{name}, ..." to nobody in particular just drops the
@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: {support_line} when none is configured (config.yaml: support_line). No
+#: country's numbers are built in.
+SUPPORT_LINE_UNSET = "your local crisis line"
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -43,6 +46,7 @@ class Who:
     person: str | None = None
     setting: str = "sofa"
     safe_word: str = "red"
+    support_line: str = ""
 
 
 def render(text: str, who: Who) -> str:
@@ -72,6 +76,8 @@ def render(text: str, who: Who) -> str:
             return who.setting
         if key == "safe_word":
             return who.safe_word
+        if key == "support_line":
+            return who.support_line.strip() or SUPPORT_LINE_UNSET
         return m.group(0)
 
     return _PLACEHOLDER.sub(value, text)

@@ -216,6 +216,7 @@ def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext
         safe_word=getattr(args, "safe_word", None) or "red",
         notes_enabled=notes.enabled and notes.store is not None,
         last_notes=notes.last(),
+        support_line=getattr(args, "support_line", None) or "",
     )
 
 

@@ -36,7 +36,9 @@ from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word")
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "support_line")
+#: Only in reprompts: the question restated, and answers the question accepts.
+REPROMPT_PLACEHOLDERS = ("question", "choices")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _TERMINAL_THEN = ("wait", "end")
 
@@ -156,6 +158,10 @@ class _Checker:
                 if t.resume and t.resume in flow.nodes:
                     local[nid].append(t.resume)
         roots = {flow.start} if flow.start in flow.nodes else set()
+        for target in self.care_targets():
+            fname, _, nid = target.rpartition(".")
+            if fname == flow.name and nid in flow.nodes:
+                roots.add(nid)  # care.yaml sends people here from anywhere
         for other in self.bundle.flows.values():
             for node in other.nodes.values():
                 for target, _, _ in edges(node, other):
@@ -216,11 +222,13 @@ class _Checker:
 
     # ---- placeholders --------------------------------------------------
 
-    def placeholders(self, text: str, mark: Mark, for_each: bool) -> None:
+    def placeholders(self, text: str, mark: Mark, for_each: bool, reprompt: bool = False) -> None:
         depth_open = text.count("{") - text.count("}")
         for m in _PLACEHOLDER_RE.finditer(text):
             name = m.group(1).strip()
             at = mark.at(m.start()) if mark.line and "\n" not in text[: m.start()] else mark
+            if reprompt and name in REPROMPT_PLACEHOLDERS:
+                continue
             if name not in PLACEHOLDERS:
                 self.err(at, f"unknown placeholder '{{{m.group(1)}}}'{did_you_mean(name, PLACEHOLDERS)}; "
                              f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
@@ -232,7 +240,7 @@ class _Checker:
     def texts(self, flow: Flow) -> None:
         for _, esc in flow_escalations(flow):
             for text, mark in zip(esc.reprompts, esc.reprompt_marks):
-                self.placeholders(text, mark, False)
+                self.placeholders(text, mark, False, reprompt=True)
         for node in flow.nodes.values():
             fe = node.for_each
             for v in node.say + node.say_solo:
@@ -245,7 +253,7 @@ class _Checker:
             for esc in (node.on_silence, node.on_unclear):
                 if esc:
                     for text, mark in zip(esc.reprompts, esc.reprompt_marks):
-                        self.placeholders(text, mark, fe)
+                        self.placeholders(text, mark, fe, reprompt=True)
 
     def command_texts(self) -> None:
         for cmd in self.bundle.commands.values():
@@ -289,7 +297,31 @@ class _Checker:
                 if arm.cond is not None and arm.cond_mark is not None:
                     self.condition(flow, arm.cond, arm.cond_mark)
 
+    def care_targets(self) -> list[str]:
+        care = self.bundle.care
+        if care is None:
+            return []
+        from skill.care import go_to_targets
+
+        return list(go_to_targets(care).values())
+
+    def care(self) -> None:
+        """care.yaml's go_to targets must be nodes (FLOW.NODE)."""
+        care = self.bundle.care
+        if care is None or self.bundle.directory is None:
+            return
+        from skill.care import go_to_targets
+
+        label = str(self.bundle.directory / "care.yaml")
+        for where, target in go_to_targets(care).items():
+            fname, _, nid = target.rpartition(".")
+            flow = self.bundle.flows.get(fname)
+            if flow is None or nid not in flow.nodes:
+                self.err(Mark(label, 1, 1), f"'{where}' goes to '{target}', which is not a node; "
+                                            "write it as FLOW.NODE (for example safety.unsafe)")
+
     def run(self, flows: Iterable[Flow]) -> list[Problem]:
+        self.care()
         for flow in flows:
             self.targets(flow)
             self.graph(flow)

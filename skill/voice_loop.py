@@ -662,7 +662,7 @@ def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
     return SessionContext(names=list(names), setting=getattr(args, "setting", None) or "sofa",
                           safe_word=getattr(args, "safe_word", None) or "red",
                           notes_enabled=bool(getattr(args, "notes_enabled", True)),
-                          last_notes=last)
+                          last_notes=last, support_line=getattr(args, "support_line", None) or "")
 
 
 def run(args: argparse.Namespace, bundle: Any) -> int:
