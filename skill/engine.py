@@ -65,13 +65,11 @@ WAIT_COMMANDS = frozenset({"stop", "safe_word", "continue", "skip", "back", "hel
                            "slower", "faster", "quieter", "louder", "pause"})
 
 _DEFAULT_ESCALATION = Escalation(
-    reprompts=("Take your time.", "There's no hurry. Answer whenever you're ready.",
-               "If you like, you can say help to hear what you can say, or pause if you need a moment."),
+    reprompts=("Take your time.", "There's no hurry. {question}", "If you like, you can say {choices}. Or say pause."),
     then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
 )
 _DEFAULT_UNCLEAR = Escalation(
-    reprompts=("Sorry, I didn't quite catch that.", "Could you say it another way?",
-               "You can say help to hear what you can say."),
+    reprompts=("Sorry, I didn't quite catch that.", "Let me ask another way. {question}", "You could say {choices}."),
     then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
 )
 
@@ -111,6 +109,9 @@ ASK_AGAIN = "Sorry, I didn't catch that. {question}"
 ANYONE_ELSE = ("And anyone else?", "Anything from the rest of you?", "And for the others?")
 #: Words that show one person is answering for everyone ("we're fine", "both good").
 GROUP_WORDS = frozenset({"we", "us", "both", "everyone", "everybody", "neither", "nobody", "all"})
+#: Words that show someone answers for themselves only ("I'm fine", "not for me"):
+#: then the others get a turn. A plain "no" is heard as the answer for everyone.
+SELF_WORDS = frozenset({"i", "me", "my", "mine", "myself"})
 #: The flows reached from a question for one person's care: no group follow-ups there.
 CARE_FLOWS = frozenset({"support", "safety"})
 #: "I" -> "you" for confirming a guess out loud ("I'm okay" -> "you're okay").
@@ -810,10 +811,11 @@ class Engine:
         return (t.next or "resume") == self._default_target(node)
 
     def _answer_group(self, intent: str, t: Transition, text: str, out: list[Action]) -> None:
-        """Group questions: an answer that opens something is taken at once; one
-        that closes the question gets its reply, then "anyone else?", until
-        everyone has answered, someone answers for all ("we're fine"), or
-        nobody adds anything (silence)."""
+        """Group questions: an answer that opens something is taken at once. One
+        that closes the question gets its reply; when it was said for oneself
+        ("I'm fine", "not for me") the others get "anyone else?", until
+        everyone has answered, someone answers for all ("we're fine", a plain
+        "no"), or nobody adds anything (silence)."""
         assert self.visit is not None
         visit = self.visit
         said_before = [i for _, i in visit.given[:-1]]
@@ -821,7 +823,7 @@ class Engine:
             self._say(out, self._pick(("reply", visit.flow, visit.node, t.next), t.say), "reply")
         visit.closing += 1
         words = set(self._normalize(text).split())
-        if visit.closing >= len(self.names) or words & GROUP_WORDS:
+        if visit.closing >= len(self.names) or words & GROUP_WORDS or not words & SELF_WORDS:
             self._close_group(out)
             return
         visit.follow_up = True
