@@ -41,6 +41,9 @@ NEGATION_REACH = 4
 #: What negates a danger phrase: only a plain "not"/"never" ("I'm not going to
 #: hurt myself"), never a leading "no," ("no, I want to hurt myself").
 DANGER_NEGATORS = frozenset({"not", "never"})
+#: What negates a feeling word: a leading "no," is an interjection ("no, I'm
+#: fine"), not a negation of what follows.
+FEELING_NEGATORS = NEGATORS - {"no", "nope", "nah", "naw"}
 #: Words allowed between two words of a danger or needs phrase.
 PHRASE_GAP = 2
 _STAR = "qqstarqq"  # survives normalizing; marks a word that matches any ending
@@ -57,6 +60,16 @@ _HEDGES = (("kind", "of"), ("sort", "of"), ("i", "guess"), ("i", "suppose"), ("m
 # "I'm okay", "we're fine", "I feel good", "all good": says how someone is.
 _STATEMENT = (("i", "am"), ("we", "are"), ("i", "feel"), ("we", "feel"), ("feeling",), ("all", "good"),
               ("both", "good"), ("both", "fine"), ("all", "fine"), ("all", "well"), ("i", "have", "been"))
+
+
+# Words that say the sentence is about how someone is, not about the weather.
+_SELF = frozenset("i we me my us our myself ourselves feel felt feeling feels".split())
+_ABOUT_IT = (("it", "was"), ("that", "was"), ("this", "was"), ("it", "is"), ("that", "is"), ("it", "felt"))
+# Words that carry no topic of their own ("so happy right now", "weird about it").
+_FILLER = frozenset("a an the bit little so very really quite pretty just right now today tonight still "
+                    "about it this that all and but or of is was am are be been honestly totally "
+                    "completely kind sort somewhat fairly rather too much such lot lots super "
+                    "um uh oh well yeah yes hmm actually think guess maybe".split())
 
 
 def pattern(text: str) -> tuple[tuple[str, bool], ...]:
@@ -132,6 +145,8 @@ class Reading:
     kind: str
     strength: int
     statement: bool = False
+    about_self: bool = False  # "I", "we", "feel", "it was": about how someone is
+    bare: bool = False  # nothing but feeling words and fillers ("a bit raw", "so happy")
 
 
 @dataclass
@@ -162,7 +177,7 @@ class Feelings:
                 for j in range(i, i + k):
                     taken[j] = True
                 has_not = any(w in NEGATORS for w in entry)
-                if not has_not and negated_before(words, i):
+                if not has_not and negated_before(words, i, negators=FEELING_NEGATORS):
                     if kind == "okay":
                         weight["not_okay"] += max(strength, NEGATED_GOOD)
                     else:
@@ -172,13 +187,16 @@ class Feelings:
                 else:
                     weight[kind] += strength
         statement = _has(words, _STATEMENT)
+        about_self = bool(set(words) & _SELF) or _has(words, _ABOUT_IT)
+        bare = all(t or w in _FILLER or w in NEGATORS for t, w in zip(taken, words))
+        how = {"statement": statement, "about_self": about_self, "bare": bare}
         if weight["not_okay"] and weight["not_okay"] >= weight["okay"]:
-            return Reading("not_okay", weight["not_okay"], statement)
+            return Reading("not_okay", weight["not_okay"], **how)
         if weight["not_okay"]:
-            return Reading("unsure", weight["okay"] - weight["not_okay"], statement)
+            return Reading("unsure", weight["okay"] - weight["not_okay"], **how)
         for kind in ("tender", "unsure", "okay"):
             if weight[kind]:
-                return Reading(kind, weight[kind], statement)
+                return Reading(kind, weight[kind], **how)
         return None
 
     def lands_on(self, kind: str, intents: Collection[str]) -> str | None:

@@ -106,7 +106,7 @@ CONFIRM_GUESS = "Just to be sure: {guess}?"
 #: Low confidence: ask again, restating the question.
 ASK_AGAIN = "Sorry, I didn't catch that. {question}"
 #: At a group question, after one person's answer: give the others a turn.
-ANYONE_ELSE = ("And anyone else?", "Anything from the rest of you?", "And for the others?")
+ANYONE_ELSE = ("And anyone else?", "Anything from anyone else?", "How about anyone else?")
 #: Words that show one person is answering for everyone ("we're fine", "both good").
 GROUP_WORDS = frozenset({"we", "us", "both", "everyone", "everybody", "neither", "nobody", "all"})
 #: Words that show someone answers for themselves only ("I'm fine", "not for me"):
@@ -786,8 +786,13 @@ class Engine:
         node = self._node()
         given = self.answers.get(f"{self.visit.flow}.{self.visit.node}", set())
         for name, t in node.listen.items():  # listed order is priority
-            if name in given and not t.now:
+            if name not in given:
+                continue
+            if not t.now:
                 self._take(t, out, say=False)
+                return
+            if t.resume:  # someone had support here: go where that would have come back to
+                self._goto(t.resume, out)
                 return
         self._goto(self._default_target(node), out)
 

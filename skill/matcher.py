@@ -706,7 +706,9 @@ class Matcher:
             return found
         score = max(found.score, self.threshold)
         if found.kind != "intent":
-            return Match("intent", target, score)
+            if reading.about_self or reading.bare:
+                return Match("intent", target, score)
+            return found  # "the weather is nice today" is not an answer about anyone
         if found.name == target:
             return found
         if reading.kind == "not_okay" and reading.strength >= 2 and found.name not in self.feelings.care_intents:
