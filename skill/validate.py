@@ -320,6 +320,77 @@ class _Checker:
                 self.err(Mark(label, 1, 1), f"'{where}' goes to '{target}', which is not a node; "
                                             "write it as FLOW.NODE (for example safety.unsafe)")
 
+    # ---- wording: short prompts, restating reprompts, honest hints ------
+
+    def length(self, text: str, mark: Mark, limit: int, what: str) -> None:
+        words = len(_PLACEHOLDER_RE.sub("", text).split())
+        if words > limit:
+            self.err(mark, f"{what} has {words} words; keep it to {limit} or fewer (people listen with eyes "
+                           "closed)", "warning")
+
+    def wording(self, flow: Flow) -> None:
+        care_flow = flow.name in CARE_FLOWS
+        for node in flow.nodes.values():
+            limit, what = (MAX_AFTER_DISTRESS, "a reply after distress") if care_flow else (MAX_PROMPT, "a prompt")
+            for v in node.say + node.say_solo:
+                self.length(v.text, v.mark, limit, what)
+            if node.help and node.help_mark:
+                self.length(node.help, node.help_mark, MAX_PROMPT, "a help text")
+            for intent, t in node.listen.items():
+                after_distress = care_flow or intent in DISTRESS_INTENTS
+                for v in t.say:
+                    self.length(v.text, v.mark, MAX_AFTER_DISTRESS if after_distress else MAX_PROMPT,
+                                "a reply after distress" if after_distress else "a reply")
+            if node.step != "listen":
+                continue
+            for which in ("on_silence", "on_unclear"):
+                esc = _effective(node, flow, which)
+                if esc is None:
+                    continue
+                for text, mark in zip(esc.reprompts, esc.reprompt_marks):
+                    self.length(text, mark, MAX_PROMPT, "a reprompt")
+                if len(esc.reprompts) >= 2 and "{question}" not in esc.reprompts[1]:
+                    mark = esc.reprompt_marks[1] if len(esc.reprompt_marks) > 1 else esc.mark
+                    self.err(mark, f"the second {which} reprompt (used at node '{node.id}') should restate the "
+                                   "question: include {question}", "warning")
+            self.hints(flow, node)
+
+    def hints(self, flow: Flow, node: Node) -> None:
+        """Every answer a hint offers ("you can say yes, no, or not sure") must be
+        one this node understands (an answer it listens for, or a command)."""
+        matcher = self.matcher()
+        if matcher is None:
+            return
+        intents = {i: self.bundle.intent_phrases(node, i) or () for i in node.listen}
+        texts: list[tuple[str, Mark]] = []
+        if node.help and node.help_mark:
+            texts.append((node.help, node.help_mark))
+        for which in ("on_silence", "on_unclear"):
+            esc = _effective(node, flow, which)
+            if esc is not None:
+                texts += list(zip(esc.reprompts, esc.reprompt_marks))
+        for text, mark in texts:
+            for offered in offered_answers(text):
+                m = matcher.match(offered, intents, 1.0, None, spot=False)
+                if m.kind == "command" or (m.kind == "intent" and m.name in node.listen):
+                    continue
+                self.err(mark, f"the hint offers '{offered}', which node '{node.id}' does not understand; "
+                               "offer an answer it listens for, or use {choices}", "warning")
+
+    def matcher(self):  # noqa: ANN201 - a skill.matcher.Matcher, built once
+        if not hasattr(self, "_matcher"):
+            try:
+                from skill.matcher import Matcher
+
+                commands = {name: list(c.phrases) for name, c in self.bundle.commands.items() if c.phrases}
+                self._matcher = Matcher(commands, feelings=self.bundle.feelings,
+                                        **({"affirmative": self.bundle.affirmative}
+                                           if self.bundle.affirmative is not None else {}))
+            except Exception as exc:  # never let the checker crash on a half-broken bundle
+                log.debug("no matcher for hint checks: %s", exc)
+                self._matcher = None
+        return self._matcher
+
     def run(self, flows: Iterable[Flow]) -> list[Problem]:
         self.care()
         for flow in flows:
@@ -328,8 +399,44 @@ class _Checker:
             self.intents(flow)
             self.texts(flow)
             self.conditions(flow)
+            self.wording(flow)
         self.command_texts()
         return self.problems
+
+
+#: Longest prompt, in words (people listen with their eyes closed).
+MAX_PROMPT = 30
+#: Longest reply once someone has said they are not okay.
+MAX_AFTER_DISTRESS = 20
+#: Flows that only run after distress or danger.
+CARE_FLOWS = ("support", "safety")
+#: Answers that mean distress: the replies to them are kept short.
+DISTRESS_INTENTS = frozenset({"not_okay", "hurting", "support"})
+_SAY_RE = re.compile(r"\bsay\s+(?:things\s+like\s+)?(.+)", re.IGNORECASE)
+_CUT_RE = re.compile(r"\s+(?:if|when|whenever|to|at any time|any time|for|in your)\b.*$", re.IGNORECASE)
+_NOT_ANSWERS = {"so", "it", "that", "something", "anything", "them", "what", "the note", "help"}
+
+
+def offered_answers(text: str) -> list[str]:
+    """The answers a hint offers: "You can say yes, no, or not sure." -> yes, no, not sure.
+
+    Only sentences with "say ..."; {choices} is filled from the node itself,
+    so it is never checked.
+    """
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        if "{" in sentence:
+            continue
+        m = _SAY_RE.search(sentence)
+        if not m:
+            continue
+        rest = m.group(1).rstrip(".?! ")
+        for part in re.split(r",\s*|\s+or\s+", rest):
+            part = _CUT_RE.sub("", part.strip()).strip()
+            part = re.sub(r"^(?:or|just|then|and)\s+", "", part, flags=re.IGNORECASE)
+            if part and part.lower() not in _NOT_ANSWERS and not part.lower().startswith(("it ", "that ")):
+                out.append(part)
+    return out
 
 
 def _reach(roots: Iterable[str], graph: dict[str, list[str]]) -> set[str]:
