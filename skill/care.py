@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from skill.matcher import NEGATORS, _join_idioms
+from skill.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
 from skill.normalize import normalize
 from skill.yamlpos import Mark, YList, YMap
 
@@ -34,13 +34,20 @@ DANGER_KINDS = ("body", "self_harm", "unsafe", "crossed")
 STRENGTHS = {"strong": 2, "mild": 1}
 #: A negated good word is a clear "not okay" ("not really okay").
 NEGATED_GOOD = 2
-#: A negated hard word leans okay, a little ("not sad").
+#: A negated hard word is a little reassuring, but not a clear okay ("not sad"):
+#: it reads unsure, since an answer with a "not" is never taken as "okay".
 NEGATED_HARD = 1
+#: A negation phrase ("I'd be lying if I said...") reaches this far.
+NEGATION_PHRASE_REACH = 7
+# "not sure", "don't know": the "not" belongs to the hedge, it negates nothing after it.
+_HEDGE_AFTER_NOT = frozenset({"sure", "certain", "know", "knowing", "quite"})
+# "okay... not really", "fine, not": a "not" right after takes the word back.
+_TAKE_BACK = frozenset({"really", "quite", "actually", "so", "that", "at"})
 #: How far before a word a "not" still negates it.
 NEGATION_REACH = 4
 #: What negates a danger phrase: only a plain "not"/"never" ("I'm not going to
 #: hurt myself"), never a leading "no," ("no, I want to hurt myself").
-DANGER_NEGATORS = frozenset({"not", "never"})
+DANGER_NEGATORS = frozenset({"not", "never", "nobody"})
 #: What negates a feeling word: a leading "no," is an interjection ("no, I'm
 #: fine"), not a negation of what follows.
 FEELING_NEGATORS = NEGATORS - {"no", "nope", "nah", "naw"}
@@ -53,7 +60,8 @@ _CLAUSE = frozenset({"but", "though", "although", "yet", "however", "and"})
 _NEGATION_WORDS = frozenset({"wish", "hardly", "barely", "scarcely"})
 _NEGATION_PAIRS = (("far", "from"), ("anything", "but"), ("used", "to"), ("opposite", "of"),
                    ("be", "lying"), ("less", "than"))
-_HEDGES = (("kind", "of"), ("sort", "of"), ("i", "guess"), ("i", "suppose"), ("maybe",), ("perhaps",),
+_HEDGES = (("not", "sure"), ("not", "certain"), ("do", "not", "know"), ("am", "i"), ("are", "we"),
+           ("will", "be"), ("going", "to", "be"), ("kind", "of"), ("sort", "of"), ("i", "guess"), ("i", "suppose"), ("maybe",), ("perhaps",),
            ("probably",), ("i", "think"), ("mostly",), ("somewhat",), ("fairly",), ("more", "or", "less"),
            ("ish",), ("i", "hope"), ("almost",), ("nearly",), ("partly",), ("hopefully",),
            ("trying", "to", "be"), ("pretending",), ("should", "be"), ("want", "to", "be"))
@@ -107,17 +115,39 @@ def find_pattern(words: Sequence[str], pat: Sequence[tuple[str, bool]], gap: int
 
 
 def negated_before(words: Sequence[str], start: int, reach: int = NEGATION_REACH,
-                   negators: Collection[str] = NEGATORS) -> bool:
-    """A negation up to ``reach`` words before ``words[start]``, inside the same clause."""
+                   negators: Collection[str] = NEGATORS, barrier: Collection[int] = ()) -> bool:
+    """A negation up to ``reach`` words before ``words[start]``, inside the same
+    clause; positions in ``barrier`` (another feeling word) end the search, so
+    a "not" negates only the first feeling after it ("not sad, just calm")."""
     lo = max(0, start - reach)
     for j in range(start - 1, lo - 1, -1):
         w = words[j]
-        if w in _CLAUSE:
+        if w in _CLAUSE or j in barrier:
             return False
-        if w in negators or w in _NEGATION_WORDS:
+        if (w in negators or w in _NEGATION_WORDS) and not (
+                j + 1 < len(words) and words[j + 1] in _HEDGE_AFTER_NOT and w == "not"):
             return True
         if j > 0 and (words[j - 1], w) in _NEGATION_PAIRS:
             return True
+    return False
+
+
+def _negated(words: Sequence[str], i: int, k: int, barrier: Collection[int] = ()) -> bool:
+    """Whether the feeling word at ``words[i:i+k]`` is negated: a "not" before
+    it, a negation phrase before it ("I'd be lying if I said I was fine",
+    "it could have been better"), or a "not" taking it back after it
+    ("okay... not really")."""
+    if negated_before(words, i, negators=FEELING_NEGATORS, barrier=barrier):
+        return True
+    lo = max(0, i - NEGATION_PHRASE_REACH)
+    for phrase in _NEGATION_PHRASES:
+        n = len(phrase)
+        for j in range(lo, min(i + k, len(words) - n + 1)):
+            if tuple(words[j : j + n]) == phrase and (j + n <= i or j <= i < j + n):
+                return True
+    after = words[i + k : i + k + 2]
+    if after and after[0] == "not" and (len(after) == 1 or after[1] in _TAKE_BACK):
+        return True
     return False
 
 
@@ -169,6 +199,7 @@ class Feelings:
         taken = [False] * len(words)
         weight = {k: 0 for k in READINGS}
         hedged = _has(words, _HEDGES)
+        hits: list[tuple[int, int, str, int, bool]] = []
         for entry, kind, strength in self.entries:
             k = len(entry)
             for i in range(len(words) - k + 1):
@@ -176,16 +207,22 @@ class Feelings:
                     continue
                 for j in range(i, i + k):
                     taken[j] = True
-                has_not = any(w in NEGATORS for w in entry)
-                if not has_not and negated_before(words, i, negators=FEELING_NEGATORS):
-                    if kind == "okay":
-                        weight["not_okay"] += max(strength, NEGATED_GOOD)
-                    else:
-                        weight["okay"] += NEGATED_HARD
-                elif kind == "okay" and hedged:
-                    weight["unsure"] += strength
+                hits.append((i, k, kind, strength, any(w in NEGATORS for w in entry)))
+        for i, k, kind, strength, has_not in hits:
+            barrier = {j for hi, hk, *_ in hits if hi != i for j in range(hi, hi + hk)}
+            if not has_not and _negated(words, i, k, barrier):
+                if kind == "okay":
+                    weight["not_okay"] += max(strength, NEGATED_GOOD)
                 else:
-                    weight[kind] += strength
+                    weight["unsure"] += NEGATED_HARD
+            elif kind == "okay" and hedged:
+                weight["unsure"] += strength
+            else:
+                weight[kind] += strength
+        if weight["okay"] and (hedged or any(w in FEELING_NEGATORS for w in words)):
+            # An answer with a "not" or a hedge anywhere is never a plain okay.
+            weight["unsure"] += weight["okay"]
+            weight["okay"] = 0
         statement = _has(words, _STATEMENT)
         about_self = bool(set(words) & _SELF) or _has(words, _ABOUT_IT)
         bare = all(t or w in _FILLER or w in NEGATORS for t, w in zip(taken, words))

@@ -593,8 +593,6 @@ class Engine:
         if self.mode == "idle":
             self.mode = "listen"
         intents = self._intents(node)
-        if guess is not None:
-            intents = {**self._yes_no(), **intents}
         commands = None if self.mode == "idle" else self._listen_commands()
         kinds = SAFETY_DANGER if self.visit.flow == "safety" else None
         match = self._match(text, intents, confidence, commands, danger_kinds=kinds)
@@ -605,12 +603,15 @@ class Engine:
         if match.kind == "command":
             self._command(match.name, out)
             return
-        if guess is not None and match.kind == "intent" and match.name in ("yes", "no") and match.name not in node.listen:
-            if match.name == "yes":
+        if guess is not None:
+            # "Just to be sure: you're okay?" -- yes or no answers the check first.
+            check = self.matcher.match(text, self._yes_no(), 1.0, frozenset(), read_feelings=False, spot=False)
+            if check.kind == "intent" and check.name == "yes":
                 self._answer(guess, out, text)
-            else:
+                return
+            if check.kind == "intent" and check.name == "no":
                 self._ask_again(out, lead=False)
-            return
+                return
         if confidence < CONFIDENCE_CONFIRM:
             self._ask_again(out)
         elif match.kind == "intent" and match.name in node.listen:

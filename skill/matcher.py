@@ -702,6 +702,9 @@ class Matcher:
         if reading is None:
             return found
         target = self.feelings.lands_on(reading.kind, intents.keys())
+        if target in self.affirmative and (a.negated or a.hedged):
+            # Never an affirmative answer from a sentence with a "not" or a hedge.
+            target = self.unsure_intent if self.unsure_intent in intents else None
         if target is None:
             return found
         score = max(found.score, self.threshold)
@@ -718,7 +721,14 @@ class Matcher:
             return Match("intent", target, score)
         if found.score >= EXACT_ENOUGH:
             return found
-        return Match("intent", target, score)
+        care = self.feelings.care_intents
+        if found.name in care and reading.kind in ("okay", "tender") and not a.negated:
+            return Match("intent", target, score)  # "I can't stop smiling" is not "I can't stop crying"
+        if found.name == self.unsure_intent and reading.kind in ("not_okay", "tender"):
+            return Match("intent", target, score)  # "kind of fragile": the hedge does not hide it
+        if found.name in self.affirmative and reading.kind != "okay":
+            return Match("intent", target, score)  # "happy but tired"
+        return found
 
 
 # --------------------------------------------------------------------------

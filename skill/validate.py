@@ -371,7 +371,7 @@ class _Checker:
                 texts += list(zip(esc.reprompts, esc.reprompt_marks))
         for text, mark in texts:
             for offered in offered_answers(text):
-                m = matcher.match(offered, intents, 1.0, None, spot=False)
+                m = matcher.match(offered, intents, 1.0, LISTEN_COMMANDS, spot=False)
                 if m.kind == "command" or (m.kind == "intent" and m.name in node.listen):
                     continue
                 self.err(mark, f"the hint offers '{offered}', which node '{node.id}' does not understand; "
@@ -404,6 +404,9 @@ class _Checker:
         return self.problems
 
 
+#: Commands heard at a question ("continue" only means something during a wait).
+LISTEN_COMMANDS = frozenset({"stop", "pause", "repeat", "back", "skip", "help", "slower", "faster", "quieter",
+                             "louder", "forget"})
 #: Longest prompt, in words (people listen with their eyes closed).
 MAX_PROMPT = 30
 #: Longest reply once someone has said they are not okay.

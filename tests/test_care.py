@@ -1,0 +1,436 @@
+"""Danger, small needs and the feelings vocabulary (dialogs/care.yaml,
+dialogs/feelings.yaml), read by the real matcher and engine.
+
+The phrasings here go well beyond the examples in issue 10: the danger path
+must catch what people actually say, and everyday aftercare talk must not
+set it off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skill.care import load_care, load_feelings
+from skill.engine import Engine
+from skill.matcher import analyze
+from skill.protocol import End, Heard, Listen, NoteSaved, SaveNote, Say, SessionContext, Silence, Wait
+from skill.validate import check_files, errors, load_checked
+
+ROOT = Path(__file__).resolve().parent.parent
+DIALOGS = ROOT / "dialogs"
+BUNDLE, _PROBLEMS = load_checked(DIALOGS)
+CARE = BUNDLE.care
+FEELINGS = BUNDLE.feelings
+
+
+def says(actions) -> list[str]:
+    return [a.text for a in actions if isinstance(a, Say)]
+
+
+def test_data_files_load_cleanly():
+    assert not errors(_PROBLEMS), [p.format() for p in errors(_PROBLEMS)]
+    assert CARE is not None and FEELINGS is not None
+
+
+# --------------------------------------------------------------------------
+# Danger phrasings
+# --------------------------------------------------------------------------
+
+DANGER = {
+    "body": [
+        "I can't breathe", "I cannot catch my breath", "it's hard to breathe", "my chest hurts",
+        "I've got chest pain", "there's a pain in my chest", "I think I'm going to faint",
+        "I feel faint", "she passed out", "he's not breathing", "I'm bleeding", "there's a lot of blood",
+        "he won't wake up", "I think it's an allergic reaction", "call an ambulance", "I'm really dizzy",
+        "it's an emergency", "I hit my head",
+    ],
+    "self_harm": [
+        "I want to hurt myself", "I feel like hurting myself", "I want to die", "I don't want to be here anymore",
+        "I wish I was dead", "I want to disappear", "I could kill myself", "everyone would be better off without me",
+        "I can't go on", "I can't do this anymore", "I've been thinking about suicide", "I want to end it all",
+        "there's no reason to live", "I want to cut myself",
+    ],
+    "unsafe": [
+        "I feel unsafe with him", "I don't feel safe", "I'm not safe here", "I'm scared of him",
+        "I'm afraid of them", "he hurt me", "she hit me", "they threatened me", "he held me down",
+        "he wouldn't let me leave", "I'm in danger", "this is abusive", "I need to get away from her",
+    ],
+    "crossed": [
+        "a boundary was crossed", "they crossed a line", "he crossed my boundaries", "I said no",
+        "I said no and he kept going", "they didn't stop when I asked", "he wouldn't stop",
+        "I didn't consent to that", "I never agreed to that", "it was without my consent",
+        "I froze", "I just froze up", "she pushed past my limits", "they ignored my safe word",
+        "I felt pressured into it", "he made me do it", "I asked him to stop", "I feel violated",
+        "I couldn't say no",
+    ],
+}
+
+NEGATED = [
+    "I'm not going to hurt myself", "I would never hurt myself", "I don't feel unsafe",
+    "I'm not scared of him", "nobody crossed a line, I'm not saying that",
+]
+
+EVERYDAY = [
+    "I'm okay", "that was lovely", "I feel safe", "I feel so safe with you", "I can breathe again",
+    "let's take a breath", "I'm breathing slowly", "I'm happy", "a bit tired", "I want more",
+    "we had a good time", "I love you", "my heart is full", "I feel close to you", "it was intense",
+    "I'm a bit sore", "I could hold you forever", "I didn't want it to stop", "can we cuddle",
+    "thank you for asking", "nothing to add", "no", "yes please", "I'm done talking",
+    "I need a hug", "that was the best", "I feel a bit raw", "I'm floating", "I'm cold",
+    "it hit me how much I love you", "I kept smiling", "he's sleeping now", "I'm speechless",
+]
+
+
+@pytest.mark.parametrize("kind,text", [(k, t) for k, ts in DANGER.items() for t in ts])
+def test_danger_is_caught(kind, text):
+    spotted = CARE.danger_in(analyze(text).words)
+    assert spotted is not None, f"missed: {text!r}"
+    assert (spotted.kind, spotted.negated) == (kind, False), (text, spotted)
+
+
+@pytest.mark.parametrize("text", NEGATED)
+def test_a_negated_mention_still_gets_a_gentle_check(text):
+    spotted = CARE.danger_in(analyze(text).words)
+    assert spotted is not None and spotted.negated and spotted.go_to == "safety.check", (text, spotted)
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_aftercare_talk_is_not_danger(text):
+    assert CARE.danger_in(analyze(text).words) is None, text
+
+
+NEEDS = ["I need to pee", "I need the loo", "my leg is cramping", "I've got cramp", "pins and needles",
+         "my foot is asleep", "I'm cold", "I'm freezing", "I'm thirsty", "I need a drink", "I need water",
+         "I need the bathroom", "can we have a toilet break"]
+
+
+@pytest.mark.parametrize("text", NEEDS)
+def test_small_needs(text):
+    words = analyze(text).words
+    assert CARE.danger_in(words) is None and CARE.need_in(words), text
+
+
+def test_a_negated_need_is_not_a_need():
+    assert not CARE.need_in(analyze("I don't need the loo").words)
+
+
+# --------------------------------------------------------------------------
+# Feelings vocabulary, through the real matcher at real questions
+# --------------------------------------------------------------------------
+
+
+def answer(flow: str, node: str, text: str):
+    e = Engine(BUNDLE, flow, SessionContext(names=["Sam", "Alex"]))
+    n = BUNDLE.flows[flow].nodes[node]
+    return e.matcher.match(text, e._intents(n), 1.0, e._listen_commands())
+
+
+FEEL = {
+    "not_okay": [
+        "I feel used", "ashamed", "shaken", "I don't think I'm alright", "not at all", "nope",
+        "I'm not really okay", "I'm not doing so well", "I don't feel good", "honestly I'm wrecked",
+        "I feel dirty", "I feel guilty", "a bit overwhelmed if I'm honest", "I feel kind of numb",
+        "I feel empty inside", "it was too much", "I'm happy but I feel used", "I wish I felt okay",
+        "far from happy", "I'm okay but a bit shaken", "I feel a little lost", "not great to be honest",
+        "I'm upset", "unhappy", "I feel regret", "I'm shaking", "I'm not okay",
+    ],
+    "tender": [
+        "a bit raw", "kind of fragile", "pretty emotional", "I'm a bit sore", "sleepy and happy",
+        "I'm feeling really vulnerable", "tired but good", "it was a lot", "that was intense",
+        "I feel like I'm floating", "I'm hanging in there", "spacey",
+    ],
+    "unsure": [
+        "weird about it", "I feel weird", "I'm not sure how I feel", "mixed", "meh", "could be worse",
+        "I'm okay I think", "I'm probably fine", "kind of happy", "I guess I'm okay",
+        # A sentence with a "not" in it is never taken as a plain okay (the matcher's rule):
+        "I'm not upset", "not sad, just calm", "honestly amazing, I didn't want it to stop",
+    ],
+    "okay": [
+        "I feel so loved right now", "I'm buzzing", "on top of the world", "I'm so happy", "content",
+        "really calm", "totally fine", "I feel amazing", "I can't stop smiling", "I'm alright",
+        "we had a lovely time", "good", "I feel really close to you",
+    ],
+    "closeness": ["I need you", "I need some reassurance", "hold me", "can we cuddle", "I need a hug"],
+    "jealous": ["a bit jealous", "a little jealous"],
+}
+
+
+@pytest.mark.parametrize("want,text", [(w, t) for w, ts in FEEL.items() for t in ts])
+def test_feelings_at_how_are_you(want, text):
+    m = answer("aftercare", "feel", text)
+    assert (m.kind, m.name) == ("intent", want), (text, m)
+
+
+@pytest.mark.parametrize("text", ["the weather is nice today", "order a pizza", "what time is it"])
+def test_unrelated_sentences_stay_unclear(text):
+    assert answer("aftercare", "feel", text).kind != "intent"
+
+
+@pytest.mark.parametrize("flow,node,text,want", [
+    ("quick", "anything_else", "I'm okay", "no"),
+    ("quick", "anything_else", "we're fine", "no"),
+    ("quick", "anything_else", "I'm good", "no"),
+    ("quick", "anything_else", "yes", "yes"),
+    ("quick", "anything_else", "I feel awful", "hurting"),
+    ("aftercare", "note_offer", "I'm good thanks", "no"),
+    ("aftercare", "reassure_offer", "I'm okay", "all_good"),
+    ("aftercare", "sit_right", "we're fine", "all_good"),
+    ("aftercare", "sit_right", "I feel used", "hurting"),
+    ("quick", "need", "I'm good", "all_set"),
+    ("support", "choose", "I feel used", "not_okay"),
+    ("support", "after", "I feel much calmer", "okay"),
+    ("precare", "limits_heard", "not really", "no"),
+])
+def test_the_same_words_mean_different_things_at_different_questions(flow, node, text, want):
+    m = answer(flow, node, text)
+    assert (m.kind, m.name) == ("intent", want), (flow, node, text, m)
+
+
+# --------------------------------------------------------------------------
+# Stop only when asked for
+# --------------------------------------------------------------------------
+
+NOT_STOP = ["I didn't want it to stop", "honestly amazing, I didn't want it to stop", "don't stop",
+            "I never wanted it to stop", "before we stop touching, I want to say thanks", "I can't stop smiling",
+            "we're done talking", "I'm done sharing", "when it stopped I felt cold", "I asked him to stop"]
+STOP = ["stop", "please stop", "I want to stop", "can we stop now", "no, stop", "let's stop here",
+        "stop it", "that's enough", "we're done", "okay stop please", "I'd like to stop now"]
+
+
+@pytest.mark.parametrize("text", NOT_STOP)
+def test_stop_in_a_sentence_that_is_not_a_request(text):
+    m = answer("aftercare", "feel", text)
+    assert not (m.kind == "command" and m.name in ("stop", "safe_word")), (text, m)
+
+
+@pytest.mark.parametrize("text", STOP)
+def test_a_request_to_stop_stops(text):
+    m = answer("aftercare", "feel", text)
+    assert (m.kind, m.name) == ("command", "stop"), (text, m)
+
+
+# --------------------------------------------------------------------------
+# The engine: danger from anywhere, needs, dictation, confidence, groups
+# --------------------------------------------------------------------------
+
+
+def engine(flow="aftercare", names=("Sam", "Alex"), support_line=""):
+    e = Engine(BUNDLE, flow, SessionContext(names=list(names), support_line=support_line), seed=3)
+    e.start()
+    return e
+
+
+def to_note(e: Engine) -> None:
+    for text in ["continue", "good", "good", "continue", "no", "no", "no", "continue", "yes"]:
+        e.handle(Heard(text))
+    assert e.mode == "note", e.node
+
+
+def test_danger_during_a_quiet_wait_and_going_on_comes_back():
+    e = engine()
+    e.handle(Heard("continue"))
+    e.handle(Heard("good"))
+    e.handle(Heard("good"))
+    assert e.node == "felt_good" and e.mode == "wait"
+    acts = e.handle(Heard("he hurt me"))
+    assert e.node == "safety.offer" and "not your fault" in " ".join(says(acts))
+    assert "blame" not in " ".join(says(acts))
+    e.handle(Heard("go on"))
+    assert e.node == "felt_good"
+
+
+def test_the_configured_support_line_is_named():
+    e = engine(support_line="the Nightline")
+    e.handle(Heard("continue"))
+    acts = e.handle(Heard("I want to disappear"))
+    assert "the Nightline" in " ".join(says(acts))
+
+
+def test_danger_with_a_stop_says_the_safety_words_then_stops():
+    e = engine()
+    e.handle(Heard("continue"))
+    acts = e.handle(Heard("stop, I feel unsafe"))
+    assert "safety" in " ".join(says(acts)).lower() and acts[-1] == End("stopped")
+
+
+def test_a_body_emergency_stops_with_the_emergency_number():
+    e = engine()
+    acts = e.handle(Heard("my chest hurts"))  # during the opening breath
+    assert "emergency number" in " ".join(says(acts)) and acts[-1] == End("stopped")
+
+
+def test_dictation_only_stops_on_a_stop_said_alone():
+    e = engine()
+    to_note(e)
+    acts = e.handle(Heard("I want more time to come down before we stop touching"))
+    assert e.mode == "confirm" and "before we stop touching" in " ".join(says(acts))
+    e.handle(Heard("again"))
+    acts = e.handle(Heard("red"))
+    assert acts[-1] == End("safe_word")
+
+
+def test_stop_alone_during_dictation_stops():
+    e = engine()
+    to_note(e)
+    assert e.handle(Heard("stop"))[-1] == End("stopped")
+
+
+def test_a_small_need_pauses_then_asks_the_same_person_again():
+    e = engine()
+    e.handle(Heard("continue"))
+    e.handle(Heard("good"))
+    acts = e.handle(Heard("I need to pee"))
+    assert isinstance(acts[-1], Wait) and e.mode == "pause"
+    acts = e.handle(Heard("okay"))
+    assert e.node == "feel" and any("Alex" in t for t in says(acts))
+
+
+def test_middle_confidence_confirms_the_guess_then_acts_on_yes():
+    e = engine()
+    e.handle(Heard("continue"))
+    acts = e.handle(Heard("I'm okay", confidence=0.6))
+    assert says(acts) == ["Just to be sure: you're okay?"]
+    acts = e.handle(Heard("yes"))
+    assert any("Alex" in t for t in says(acts))
+
+
+def test_middle_confidence_no_asks_again_restating():
+    e = engine()
+    question = says(e.handle(Heard("continue")))[-1]
+    e.handle(Heard("I'm okay", confidence=0.6))
+    acts = e.handle(Heard("no"))
+    assert e.node == "feel" and says(acts) and says(acts)[-1] != question and "Sam" in says(acts)[-1]
+
+
+def test_middle_confidence_never_confirms_stop_danger_or_support():
+    e = engine()
+    e.handle(Heard("continue"))
+    assert e.handle(Heard("I'm not okay", confidence=0.6)) and e.node == "support.choose"
+    e = engine()
+    e.handle(Heard("continue"))
+    e.handle(Heard("I feel unsafe", confidence=0.6))
+    assert e.node == "safety.offer"
+    e = engine()
+    assert e.handle(Heard("stop", confidence=0.6))[-1] == End("stopped")
+
+
+def test_a_group_answer_said_for_oneself_lets_the_others_answer():
+    e = engine()
+    for text in ["continue", "good", "good", "continue"]:
+        e.handle(Heard(text))
+    assert e.node == "sit_right"
+    acts = e.handle(Heard("no, not for me"))
+    assert e.node == "sit_right" and "anyone else" in " ".join(says(acts)).lower()
+    e.handle(Heard("no"))  # the second person
+    assert e.node == "jealousy"
+
+
+def test_a_group_answer_for_everyone_moves_on():
+    e = engine()
+    for text in ["continue", "good", "good", "continue"]:
+        e.handle(Heard(text))
+    e.handle(Heard("no, we're both fine"))
+    assert e.node == "jealousy"
+
+
+def test_silence_after_anyone_else_moves_on():
+    e = engine()
+    for text in ["continue", "good", "good", "continue", "no, I'm fine"]:
+        e.handle(Heard(text))
+    e.handle(Silence())
+    assert e.node == "jealousy"
+
+
+def test_an_opening_answer_is_taken_at_once():
+    e = engine(names=("Sam", "Alex", "Jo"))
+    for text in ["continue", "good", "good", "good", "continue"]:
+        e.handle(Heard(text))
+    e.handle(Heard("there was one thing"))
+    assert e.node == "sit_right_share"
+
+
+def test_the_session_can_always_be_finished_from_the_safety_flow():
+    e = engine()
+    e.handle(Heard("continue"))
+    e.handle(Heard("I froze"))
+    for _ in range(6):
+        acts = e.handle(Silence())
+        assert isinstance(acts[-1], (Listen, Wait))
+    assert e.handle(Heard("stop"))[-1] == End("stopped")
+
+
+# --------------------------------------------------------------------------
+# check: lengths, restating reprompts, honest hints; bad data files
+# --------------------------------------------------------------------------
+
+
+def _copy_dialogs(tmp_path: Path) -> Path:
+    d = tmp_path / "dialogs"
+    d.mkdir()
+    for p in DIALOGS.glob("*.yaml"):
+        (d / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    return d
+
+
+def test_real_dialogues_have_no_wording_warnings():
+    warnings = [p.format() for p in _PROBLEMS if p.severity == "warning"
+                and ("words" in p.message or "hint" in p.message or "restate" in p.message)]
+    assert warnings == []
+
+
+def test_check_warns_on_long_prompts_bad_hints_and_verbatim_reprompts(tmp_path):
+    d = _copy_dialogs(tmp_path)
+    quick = d / "quick.yaml"
+    text = quick.read_text(encoding="utf-8")
+    text = text.replace('"Take your time. Is there anything else? Yes or no is fine."',
+                        '"Take your time."\n        - "Is there anything else?"')
+    text = text.replace('help: "You could say you\'re okay, tired, not okay, or not sure. If you need some support, just say so."',
+                        'help: "You can say yes, no, or not sure."', 1)
+    text = text.replace('"Hi {names}. Just a quick check-in, two minutes at most. There\'s still no rush."',
+                        '"Hi {names}. ' + "This is a very long greeting that goes on and on " * 3 + '"')
+    quick.write_text(text, encoding="utf-8")
+    found = [p.format() for p in check_files([quick], context=d)]
+    assert any("words; keep it to 30" in f for f in found), found
+    assert any("restate the question" in f and "anything_else" in f for f in found), found
+    assert any("offers 'yes'" in f and "'feel'" in f for f in found), found
+
+
+def test_bad_care_and_feelings_files_are_one_line_each(tmp_path):
+    care = tmp_path / "care.yaml"
+    care.write_text("version: 1\ndanger:\n  body:\n    phrases: [\"x\"]\n  lava: {go_to: a.b, phrases: [y]}\n",
+                    encoding="utf-8")
+    _, problems = load_care(care, "care.yaml")
+    text = [p.format() for p in problems]
+    assert any("care.yaml:4" in t and "go_to" in t for t in text), text
+    assert any("care.yaml:5" in t and "'lava' is not a kind of danger" in t for t in text), text
+    feel = tmp_path / "feelings.yaml"
+    feel.write_text("version: 1\nfeelings:\n  glad:\n    mild: [happy]\n  okay:\n    medium: [fine]\n",
+                    encoding="utf-8")
+    _, problems = load_feelings(feel, "feelings.yaml")
+    text = [p.format() for p in problems]
+    assert any("feelings.yaml:3" in t and "'glad' is not a reading" in t for t in text), text
+    assert any("feelings.yaml:6" in t and "strong or mild" in t for t in text), text
+    assert any("lands_on" in t for t in text), text
+
+
+def test_a_go_to_that_is_not_a_node_is_reported(tmp_path):
+    d = _copy_dialogs(tmp_path)
+    care = d / "care.yaml"
+    care.write_text(care.read_text(encoding="utf-8").replace("go_to: safety.body", "go_to: safety.bodyy"),
+                    encoding="utf-8")
+    _, problems = load_checked(d)
+    assert any("safety.bodyy" in p.message for p in errors(problems))
+
+
+def test_a_note_kept_by_the_group_is_not_asked_twice():
+    e = engine()
+    to_note(e)
+    acts = e.handle(Heard("more blankets next time"))
+    acts = e.handle(Heard("yes"))
+    assert isinstance(acts[-1], SaveNote)
+    acts = e.handle(NoteSaved("n"))
+    assert e.node == "note_kept_check"
+    e.handle(Heard("keep it"))
+    assert e.finished  # ask_everyone: false here
