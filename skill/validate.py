@@ -558,7 +558,10 @@ def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
         return b.problems
     all_nodes = {nid for f in bundle.flows.values() for nid in f.nodes}
     all_nodes |= {f"{f.name}.{nid}" for f in bundle.flows.values() for nid in f.nodes}
-    intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word"}
+    from skill.care import DANGER_KINDS
+
+    # What the matcher can say besides intents: danger kinds and a small need.
+    intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word", "need"} | set(DANGER_KINDS)
     for f in bundle.flows.values():
         intents |= set(f.intents)
         for n in f.nodes.values():
