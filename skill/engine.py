@@ -578,10 +578,14 @@ class Engine:
     def _heard_saving(self, text: str, confidence: float, out: list[Action]) -> None:
         # The shell should have answered the SaveNote first; assume it was kept,
         # but a stop or the safe word still ends the session on this turn.
-        match = self._match(text, {}, confidence, frozenset({"stop", "safe_word"}), spot=False)
+        match = self._match(text, {}, confidence, frozenset({"stop", "safe_word"}), spot_needs=False)
         if match.kind == "command" and match.name in ("stop", "safe_word"):
             self.notes_saved += 1
             self._command(match.name, out)
+        elif match.kind == "danger":
+            self.notes_saved += 1
+            self.mode = "listen"
+            self._danger(match, out)
         else:
             self._unanswered_save(out)
 

@@ -434,3 +434,56 @@ def test_a_note_kept_by_the_group_is_not_asked_twice():
     assert e.node == "note_kept_check"
     e.handle(Heard("keep it"))
     assert e.finished  # ask_everyone: false here
+
+
+@pytest.mark.parametrize("phrase", ["continue", "yes", "okay", "ready", "go on", "carry on", "we're done talking",
+                                    "I'm done talking", "keep going", "I'm back"])
+def test_at_a_wait_everyday_words_carry_on(phrase):
+    e = engine()
+    assert e.node == "settle" and e.mode == "wait"
+    e.handle(Heard(phrase))
+    assert e.node == "feel", phrase
+
+
+def test_we_re_done_on_its_own_at_a_wait_still_stops():
+    e = engine()
+    assert e.handle(Heard("we're done"))[-1] == End("stopped")
+
+
+# Danger is heard from every node, in every mode, like the safe word.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.test_engine_properties import REAL, events  # noqa: E402
+from skill.conditions import SETTINGS  # noqa: E402
+
+real_sessions = st.tuples(
+    st.sampled_from(sorted(f for f in REAL.flows if f not in ("safety",))),
+    st.sampled_from(SETTINGS),
+    st.sampled_from([[], ["Sam"], ["Sam", "Alex"], ["Sam", "Alex", "Kim"]]),
+    st.booleans(),
+    st.integers(min_value=0, max_value=2**31),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(real_sessions, st.lists(events, max_size=25),
+       st.sampled_from(["I want to hurt myself", "I feel unsafe with him", "he didn't stop when I asked",
+                        "I can't breathe"]))
+def test_danger_from_anywhere_goes_to_safety_on_that_turn(session, script, said):
+    flow, setting, names, notes, seed = session
+    e = Engine(BUNDLE, flow, SessionContext(names=list(names), setting=setting, notes_enabled=notes), seed=seed)
+    e.start()
+    for event in script:
+        if e.finished:
+            return
+        e.handle(event)
+    if e.finished:
+        return
+    acts = e.handle(Heard(said))
+    spoken = " ".join(says(acts)).lower()
+    assert "blame" not in spoken and "catch that" not in spoken, spoken
+    if said == "I can't breathe":
+        assert e.finished and "emergency number" in spoken
+    else:
+        assert not e.finished and (e.node or "").startswith("safety."), (e.node, spoken)
