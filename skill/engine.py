@@ -45,7 +45,7 @@ from skill.protocol import (
     Wait,
 )
 from skill.protocol import Say as _Say
-from skill.render import Who, join_words, render
+from skill.render import Who, join_words, offered_answers, render
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ NO_NOTE_TO_FORGET = "There's no note from today to forget."
 NO_LAST_NOTES = "There aren't any notes from last time."
 AT_START = "We're right at the beginning."
 CLOSE_AFTER_RESUME = "Thank you for checking in. Take good care."
+#: {choices} names these answers first (when the question has them), then the rest as listed.
+CHOICES_FIRST = ("okay", "yes", "ready", "no", "unsure", "not_okay", "not_ready")
+MAX_CHOICES = 4
 #: Middle confidence: confirm the best guess in a few words, then act on yes/no.
 CONFIRM_GUESS = "Just to be sure: {guess}?"
 #: Low confidence: ask again, restating the question.
@@ -906,8 +909,13 @@ class Engine:
         node = self._node()
         if self.mode in ("note", "confirm") or node.step != "listen":
             return join_words(["continue", "stop"])
-        listed = [i for i, t in node.listen.items() if not t.now] or list(node.listen)
-        return join_words([self._wording(i) for i in listed][:4])
+        if node.help:
+            offered = offered_answers(render(node.help, self._who()))
+            if offered:  # the author's own hint (check verifies each is understood here)
+                return join_words(offered[:MAX_CHOICES])
+        named = [i for i in CHOICES_FIRST if i in node.listen]
+        named += [i for i, t in node.listen.items() if not t.now and i not in named]
+        return join_words([self._wording(i) for i in named][:MAX_CHOICES])
 
     def _then(self, esc: Escalation, out: list[Action]) -> None:
         if esc.then == "end":

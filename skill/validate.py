@@ -32,6 +32,7 @@ from skill.dialog import (
     load_commands,
     load_vocabulary,
 )
+from skill.render import offered_answers
 from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
@@ -415,33 +416,6 @@ MAX_AFTER_DISTRESS = 20
 CARE_FLOWS = ("support", "safety")
 #: Answers that mean distress: the replies to them are kept short.
 DISTRESS_INTENTS = frozenset({"not_okay", "hurting", "support"})
-_SAY_RE = re.compile(r"\bsay\s+(?:things\s+like\s+)?(.+)", re.IGNORECASE)
-_CUT_RE = re.compile(r"\s+(?:if|when|whenever|to|at any time|any time|for|in your)\b.*$", re.IGNORECASE)
-_NOT_ANSWERS = {"so", "it", "that", "something", "anything", "them", "what", "the note", "help"}
-
-
-def offered_answers(text: str) -> list[str]:
-    """The answers a hint offers: "You can say yes, no, or not sure." -> yes, no, not sure.
-
-    Only sentences with "say ..."; {choices} is filled from the node itself,
-    so it is never checked.
-    """
-    out: list[str] = []
-    for sentence in re.split(r"(?<=[.?!])\s+", text):
-        if "{" in sentence:
-            continue
-        m = _SAY_RE.search(sentence)
-        if not m:
-            continue
-        rest = m.group(1).rstrip(".?! ")
-        for part in re.split(r",\s*|\s+or\s+", rest):
-            part = _CUT_RE.sub("", part.strip()).strip()
-            part = re.sub(r"^(?:or|just|then|and)\s+", "", part, flags=re.IGNORECASE)
-            if part and part.lower() not in _NOT_ANSWERS and not part.lower().startswith(("it ", "that ")):
-                out.append(part)
-    return out
-
-
 def _reach(roots: Iterable[str], graph: dict[str, list[str]]) -> set[str]:
     seen: set[str] = set()
     stack = list(roots)

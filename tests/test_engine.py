@@ -234,7 +234,7 @@ def test_silence_escalates_then_waits_then_closes(bundle):
     # The second reprompt restates the question, never word for word.
     assert texts[1][0].startswith("No hurry. Sam, how") and question not in texts[1][0]
     # The third names answers this question accepts.
-    assert texts[2] == ["You can say not sure or I'm okay."]
+    assert texts[2] == ["You can say okay or not okay."]  # from the node's help
     acts = e.handle(Silence())
     assert says(acts) == [] and isinstance(last(acts), Wait)
     assert "i am okay" in last(acts).phrases
