@@ -24,7 +24,7 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from skill.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
 from skill.normalize import normalize
-from skill.yamlpos import Mark, YList, YMap
+from skill.yamlpos import Mark, YList
 
 __all__ = ["Feelings", "Reading", "Care", "Spotted", "load_feelings", "load_care",
            "READINGS", "DANGER_KINDS", "pattern", "find_pattern"]

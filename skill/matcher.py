@@ -670,7 +670,10 @@ class Matcher:
         low_confidence = confidence < self.confidence_floor
         if len(a.words) > _MAX_WORDS:
             # Nobody answers a check-in question in a speech; fuzzy scores on
-            # long text only mislead. (Stop and the safe word were checked above.)
+            # long text only mislead. (Stop, the safe word and danger were
+            # checked above.) A long, heartfelt answer is still read for feelings.
+            if read_feelings and self.feelings is not None and not low_confidence:
+                return self._with_feelings(a, intents, _UNCLEAR)
             return _UNCLEAR
         command = self._command(a, allowed_commands)
         if command is not None and command.name in SAFETY_COMMANDS:

@@ -11,12 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skill.care import load_care, load_feelings
+from skill.conditions import SETTINGS
 from skill.engine import Engine
 from skill.matcher import analyze
 from skill.protocol import End, Heard, Listen, NoteSaved, SaveNote, Say, SessionContext, Silence, Wait
 from skill.validate import check_files, errors, load_checked
+from tests.test_engine_properties import REAL, events
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGS = ROOT / "dialogs"
@@ -451,12 +455,6 @@ def test_we_re_done_on_its_own_at_a_wait_still_stops():
 
 
 # Danger is heard from every node, in every mode, like the safe word.
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from tests.test_engine_properties import REAL, events  # noqa: E402
-from skill.conditions import SETTINGS  # noqa: E402
-
 real_sessions = st.tuples(
     st.sampled_from(sorted(f for f in REAL.flows if f not in ("safety",))),
     st.sampled_from(SETTINGS),
@@ -487,3 +485,20 @@ def test_danger_from_anywhere_goes_to_safety_on_that_turn(session, script, said)
         assert e.finished and "emergency number" in spoken
     else:
         assert not e.finished and (e.node or "").startswith("safety."), (e.node, spoken)
+
+
+def test_a_long_heartfelt_answer_is_still_read():
+    text = ("honestly it was a really long evening and so much happened and I keep going over it in my head "
+            "and I think I am mostly okay but there was a moment in the middle where I felt kind of small and "
+            "ashamed and I did not know how to say it and then it passed but it is still sitting with me a bit "
+            "now if that makes sense")
+    assert len(text.split()) > 60
+    m = answer("aftercare", "feel", text)
+    assert (m.kind, m.name) == ("intent", "not_okay"), m
+
+
+def test_say_continue_is_varied():
+    """'Say continue when you're ready' was in 34 of 223 spoken lines; now at most a few."""
+    lines = [v.text for f in BUNDLE.flows.values() for n in f.nodes.values() for v in n.say + n.say_solo]
+    same = [t for t in lines if "say continue when you're ready" in t.lower()]
+    assert len(same) * 10 <= len(lines), (len(same), len(lines))
