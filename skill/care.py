@@ -275,6 +275,7 @@ class Care:
     negated_go_to: str = ""
     needs: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
     needs_reply: tuple[Any, ...] = ()  # Variations (skill.dialog), said before pausing
+    spoken: tuple[str, ...] = ()  # the danger phrases as said (for a recognizer's grammar)
 
     def danger_in(self, words: Sequence[str], kinds: Collection[str] | None = None) -> Spotted | None:
         """The first danger kind (in DANGER_KINDS order) mentioned in ``words``.
@@ -407,9 +408,10 @@ def load_care(path: Path, label: str | None = None) -> tuple[Care | None, list[A
                 b.err(m.mark, f"'danger.{kind}' needs 'go_to: FLOW.NODE'")
             else:
                 care.go_to[kind] = b.name(m["go_to"], m.vmark("go_to"), f"'danger.{kind}.go_to'") or ""
-            care.danger[kind] = [pattern(t) for t, _ in
-                                 _phrases(b, m.get("phrases"), m.vmark("phrases") if "phrases" in m else m.mark,
-                                          f"'danger.{kind}.phrases'")]
+            texts = [t for t, _ in _phrases(b, m.get("phrases"), m.vmark("phrases") if "phrases" in m else m.mark,
+                                             f"'danger.{kind}.phrases'")]
+            care.danger[kind] = [pattern(t) for t in texts]
+            care.spoken += tuple(t for t in texts if "*" not in t)  # real words only
         for kind in DANGER_KINDS:
             if kind not in care.danger:
                 b.err(danger.mark, f"'danger' has no '{kind}' phrases; every kind of danger needs its own")
