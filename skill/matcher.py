@@ -68,6 +68,8 @@ _COMMAND_THRESHOLD = 90.0
 #: A phrase matched at least this well stands against the feelings vocabulary.
 EXACT_ENOUGH = 95.0
 _MAX_WORDS = 60
+#: A long, heartfelt answer is still read for feelings, up to this many words.
+_MAX_FEELING_WORDS = 150
 
 COMMAND_NAMES = (
     "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
@@ -672,7 +674,8 @@ class Matcher:
             # Nobody answers a check-in question in a speech; fuzzy scores on
             # long text only mislead. (Stop, the safe word and danger were
             # checked above.) A long, heartfelt answer is still read for feelings.
-            if read_feelings and self.feelings is not None and not low_confidence:
+            if (read_feelings and self.feelings is not None and not low_confidence
+                    and len(a.words) <= _MAX_FEELING_WORDS):
                 return self._with_feelings(a, intents, _UNCLEAR)
             return _UNCLEAR
         command = self._command(a, allowed_commands)
