@@ -227,7 +227,7 @@ def describe(key: str, value: Any) -> str:
     if key == "notes":
         return "on" if value else "off"
     if value is None:
-        return {"voice": "the calm default voice", "model": "the installed model",
+        return {"voice": "the default voice", "model": "the installed model",
                 "rate": "a calm pace for the setting", "volume": "a soft volume for the setting",
                 "notes_dir": "the platform data folder",
                 "support_line": "none (a general wording)"}.get(key, "system device")

@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 STEP_KEYS = ("next", "listen", "wait", "note", "read_notes", "branch", "end")
 NODE_KEYS = ("say", "say_solo", "for_each", "help", "intents", "timeout", "on_silence", "on_unclear", "skip",
              "ask_everyone") + STEP_KEYS
-FLOW_KEYS = ("version", "flow", "title", "description", "start", "defaults", "intents", "nodes")
+FLOW_KEYS = ("version", "flow", "title", "description", "startable", "start", "defaults", "intents", "nodes")
 DEFAULTS_KEYS = ("timeout", "on_silence", "on_unclear")
 ESCALATION_KEYS = ("reprompts", "then")
 TRANSITION_KEYS = ("next", "say", "resume", "now")
@@ -35,7 +35,7 @@ COMMAND_NAMES = (
     "stop", "pause", "continue", "repeat", "back", "skip", "help",
     "slower", "faster", "quieter", "louder", "forget",
 )
-COMMAND_KEYS = ("phrases", "reply", "seconds")
+COMMAND_KEYS = ("help", "phrases", "reply", "seconds")
 RESERVED_FILES = ("vocabulary", "commands", "feelings", "care")
 DEFAULT_TIMEOUT = 12.0
 MAX_REPROMPTS = 3
@@ -142,6 +142,7 @@ class Flow:
     version: Any = None
     title: str = ""
     description: str = ""
+    startable: bool = True  # false: reached from other flows only (never --flow)
     start: str | None = None
     start_mark: Mark | None = None
     timeout: float = DEFAULT_TIMEOUT
@@ -159,6 +160,7 @@ class Command:
     phrases: tuple[str, ...] = ()
     reply: tuple[Variation, ...] = ()
     seconds: float | None = None
+    help: str = ""  # what saying it does, for --help
 
 
 @dataclass
@@ -474,6 +476,11 @@ def build_flow(doc: YMap, stem: str, label: str, b: _Builder) -> Flow:
         if key in doc:
             t = b.text(doc[key], doc.vmark(key), f"'{key}'")
             setattr(flow, key, t or "")
+    if "startable" in doc:
+        if isinstance(doc["startable"], bool):
+            flow.startable = doc["startable"]
+        else:
+            b.err(doc.vmark("startable"), f"'startable' must be true or false, not {_kind(doc['startable'])}")
     if "start" not in doc:
         b.err(doc.mark, "missing 'start: NODE' (the first node)")
     else:
@@ -709,6 +716,8 @@ def load_commands(path: Path, label: str | None = None) -> tuple[dict[str, Comma
             cmd.reply = b.variations(m["reply"], m.vmark("reply"), f"'reply' of {where}")
         if "seconds" in m:
             cmd.seconds = b.number(m["seconds"], m.vmark("seconds"), f"'seconds' of {where}")
+        if "help" in m:
+            cmd.help = b.text(m["help"], m.vmark("help"), f"'help' of {where}") or ""
         out[name] = cmd
     return out, b.problems
 

@@ -252,7 +252,9 @@ class Engine:
         return None
 
     def _who(self) -> Who:
-        return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word, self.ctx.support_line)
+        return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word,
+                   notes_from=self.ctx.last_notes_from, notes_when=self.ctx.last_notes_when,
+                   support_line=self.ctx.support_line)
 
     def _env(self) -> conditions.CondEnv:
         flow = self.visit.flow if self.visit else self.main_flow
@@ -266,6 +268,7 @@ class Engine:
             people=len(self.names),
             answers=answers,
             has_notes=bool(self.ctx.last_notes),
+            notes_ours=self.ctx.last_notes_ours,
             notes=bool(self.ctx.notes_enabled),
             note_kept=self.notes_saved > 0,
         )

@@ -1,7 +1,7 @@
 """The JSON Lines event stream (``--events FILE`` or ``-``): how tests and tools watch a session.
 
 One JSON object per line, each with an ``event`` field naming its kind. The
-field names are a stable interface documented in README "Event log"; add
+field names are a stable interface documented in docs/event-log.md; add
 fields, never rename them. Building a record is pure (:func:`record`);
 :class:`EventLog` only writes, and goes quiet instead of crashing when the
 reader goes away (a closed pipe must not end someone's check-in).

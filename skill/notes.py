@@ -2,17 +2,17 @@
 
 What people say in aftercare is among the most private things they say aloud,
 so this store keeps as little as possible: one small Markdown file per
-session, holding only the notes the person said yes to (a date and flow
-header, never the conversation). The folder is 0700 and files are 0600; every
-change rewrites the session file atomically (``skill.atomic``), so a crash at
+session, holding only the notes the person said yes to (a date, flow and
+people header, never the conversation). The folder is 0700 and files are
+0600; every change rewrites the session file atomically (``skill.atomic``), so a crash at
 any instant leaves the old file or the new one, never a torn one. No file is
 created for a session in which nothing was kept.
 
 Shells use a tiny API::
 
     store = NotesStore(folder)
-    store.last_session_notes()          # for the reflection flow
-    store.begin_session("aftercare")
+    store.earlier_notes(["Sam", "Alex"])  # for the reflection flow: theirs only
+    store.begin_session("aftercare", people=["Sam", "Alex"])
     note_id = store.add("more blankets next time")
     store.delete_last()                 # "forget that"
 
@@ -30,9 +30,10 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from skill import atomic, paths
+from skill.render import UNKNOWN_NOTES_FROM, join_names
 
 TITLE = "# Aftercare notes"
 NOTES_HEADING = "## Notes"
@@ -40,6 +41,14 @@ SUFFIX = ".md"
 MAX_NOTE_CHARS = 4000
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _FLOW_RE = re.compile(r"[^a-z0-9_]+")
+#: The ``People:`` value of a solo check-in where no name was given. Names hold
+#: only letters, spaces, - and ' (``config.check_names``), so it is never a name.
+NO_NAMES = "(no names given)"
+DATE_FORMAT = "%Y-%m-%d %H:%M"
+#: Spoken in English whatever the machine's locale (``%A``/``%B`` follow it).
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
 
 
 class NotesError(Exception):
@@ -55,6 +64,26 @@ class SessionInfo:
     flow: str
     notes: tuple[str, ...]
     path: Path
+    #: The names given for the session; () for a solo check-in without a name;
+    #: None for a file written before notes recorded whose they are.
+    people: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class EarlierNotes:
+    """The notes the reflection flow may offer, and how to speak of them.
+
+    ``ours`` is True when they are from exactly the people present now; then
+    they are simply "from last time". Otherwise ``whose`` names their people
+    ("Sam and Alex", or "an earlier check-in" for an old file), so the flow
+    asks before reading. ``when`` is spoken: "earlier today", "yesterday",
+    "on Tuesday", "on 3 November"; "" when the file has no readable date.
+    """
+
+    notes: tuple[str, ...] = ()
+    ours: bool = True
+    whose: str = ""
+    when: str = ""
 
 
 # --------------------------------------------------------------------------
@@ -67,9 +96,12 @@ def clean_note(text: str) -> str:
     return " ".join(str(text).split())[:MAX_NOTE_CHARS]
 
 
-def render(date: str, flow: str, notes: list[str]) -> str:
-    """The whole Markdown file for a session."""
-    lines = [TITLE, "", f"- Date: {date}", f"- Flow: {flow}", "", NOTES_HEADING, ""]
+def render(date: str, flow: str, notes: list[str], people: Sequence[str] | None = None) -> str:
+    """The whole Markdown file for a session (``people`` None: no ``People:`` line)."""
+    lines = [TITLE, "", f"- Date: {date}", f"- Flow: {flow}"]
+    if people is not None:
+        lines.append(f"- People: {', '.join(people) if people else NO_NAMES}")
+    lines += ["", NOTES_HEADING, ""]
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
@@ -97,6 +129,52 @@ def parse(text: str) -> tuple[str, str, list[str]]:
     return date, flow, notes
 
 
+def parse_people(text: str) -> tuple[str, ...] | None:
+    """Whose notes a session file holds: names, () for solo, None if not recorded."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("## "):
+            return None  # the header ends where the notes begin
+        if stripped.startswith("- People:"):
+            value = stripped[len("- People:"):].strip()
+            if not value or value.startswith("("):
+                return ()
+            return tuple(n.strip() for n in value.split(",") if n.strip())
+    return None
+
+
+def same_people(a: Sequence[str], b: Sequence[str]) -> bool:
+    return {n.casefold() for n in a} == {n.casefold() for n in b}
+
+
+def shares_someone(a: Sequence[str], b: Sequence[str]) -> bool:
+    return bool({n.casefold() for n in a} & {n.casefold() for n in b})
+
+
+def spoken_people(people: Sequence[str] | None) -> str:
+    """"Sam and Alex", "Sam, Alex and Jo"; "an earlier check-in" when not recorded."""
+    return UNKNOWN_NOTES_FROM if people is None else join_names(people)
+
+
+def spoken_when(date: str, now: datetime) -> str:
+    """When a note was kept, as said aloud; "" when ``date`` cannot be read."""
+    try:
+        kept = datetime.strptime(date.strip(), DATE_FORMAT)
+    except ValueError:
+        return ""
+    days = (now.date() - kept.date()).days
+    if days < 0:
+        return ""  # a clock that went back: better unsaid than wrong
+    if days == 0:
+        return "earlier today"
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"on {DAYS[kept.weekday()]}"
+    day = f"on {kept.day} {MONTHS[kept.month - 1]}"
+    return day if kept.year == now.year else f"{day} {kept.year}"
+
+
 def _one_line(error: OSError, doing: str, where: Path) -> NotesError:
     reason = error.strerror or str(error)
     return NotesError(f"could not {doing} in {where}: {reason}")
@@ -117,6 +195,7 @@ class NotesSession:
     date: str
     notes: list[str] = field(default_factory=list)
     written: bool = False
+    people: tuple[str, ...] | None = None
 
     @property
     def path(self) -> Path:
@@ -154,7 +233,7 @@ class NotesSession:
             if not self.written:
                 self.session_id = self.store.free_id(self.session_id)
             if self.notes:
-                atomic.write_text(self.path, render(self.date, self.flow, self.notes))
+                atomic.write_text(self.path, render(self.date, self.flow, self.notes, self.people))
                 self.written = True
             elif self.written:
                 atomic.remove(self.path)
@@ -203,12 +282,18 @@ class NotesStore:
 
     # ---- one session ------------------------------------------------------
 
-    def begin_session(self, flow: str) -> NotesSession:
-        """Start a session's notes. Touches no file until a note is kept."""
+    def begin_session(self, flow: str, people: Sequence[str] | None = None) -> NotesSession:
+        """Start a session's notes. Touches no file until a note is kept.
+
+        ``people`` are the names given for the session ([] for a solo check-in);
+        they are written with the notes so that only the same people are offered
+        them later. None records nobody (as files did before names were kept).
+        """
         moment = self._now()
         slug = _FLOW_RE.sub("-", (flow or "check-in").lower()).strip("-") or "check-in"
         session_id = f"{moment:%Y%m%d-%H%M%S}-{slug}"
-        self.current = NotesSession(self, session_id, flow or "check-in", f"{moment:%Y-%m-%d %H:%M}")
+        self.current = NotesSession(self, session_id, flow or "check-in", f"{moment:{DATE_FORMAT}}",
+                                    people=None if people is None else tuple(people))
         return self.current
 
     def add(self, text: str) -> str:
@@ -238,12 +323,14 @@ class NotesStore:
                 continue
             path = self.root / name
             try:
-                date, flow, notes = parse(path.read_text(encoding="utf-8", errors="replace"))
+                text = path.read_text(encoding="utf-8", errors="replace")
             except IsADirectoryError:
                 continue
             except OSError as error:
                 raise _one_line(error, "read the notes", self.root) from None
-            found.append(SessionInfo(name[: -len(SUFFIX)], date, flow, tuple(notes), path))
+            date, flow, notes = parse(text)
+            found.append(SessionInfo(name[: -len(SUFFIX)], date, flow, tuple(notes), path,
+                                     parse_people(text)))
         return found
 
     def last_session_notes(self) -> list[str]:
@@ -253,6 +340,38 @@ class NotesStore:
             if info.session_id != current and info.notes:
                 return list(info.notes)
         return []
+
+    def earlier_notes(self, people: Sequence[str]) -> EarlierNotes:
+        """The earlier notes the reflection flow may offer to ``people``.
+
+        Private means private: notes of exactly the same people come first
+        (the most recent); failing that, notes that someone present took part
+        in, and then old notes that do not say whose they are; both of those
+        are offered by name and date, so the people present decide. Notes of
+        other people only are never offered. A solo check-in without a name
+        gets only notes kept the same way.
+        """
+        ours, shared, unknown = range(3)  # in order of preference
+        current = self.current.session_id if self.current and self.current.written else None
+        earlier = [info for info in self.list() if info.session_id != current and info.notes]
+        ranked: list[tuple[int, SessionInfo]] = []
+        for info in earlier:
+            if info.people is None:
+                rank = unknown
+            elif same_people(info.people, people):
+                rank = ours
+            elif shares_someone(info.people, people):
+                rank = shared
+            else:
+                continue  # other people's notes: never offered, never named
+            ranked.append((rank, info))
+        if not ranked:
+            return EarlierNotes()
+        best = min(rank for rank, _ in ranked)
+        info = [i for rank, i in ranked if rank == best][-1]  # list() is oldest first
+        return EarlierNotes(notes=info.notes, ours=best == ours,
+                            whose="" if best == ours else spoken_people(info.people),
+                            when=spoken_when(info.date, self._now()))
 
     def _path_for(self, session_id: str) -> Path:
         session_id = session_id.strip()
@@ -323,7 +442,10 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     show.add_argument("--notes-dir", **where)
     delete = sub.add_parser("delete", help="delete one session's notes, or all of them")
     delete.add_argument("id", nargs="?", help="a session id from 'notes list'")
-    delete.add_argument("--all", action="store_true", help="delete every note")
+    delete.add_argument("--all", action="store_true",
+                        help="delete every note (asks first at a terminal; --yes to skip the question)")
+    delete.add_argument("-y", "--yes", action="store_true",
+                        help="with --all: delete without asking (needed when not at a terminal)")
     delete.add_argument("--notes-dir", **where)
     parser.set_defaults(func=run_cli)
     return parser
@@ -340,10 +462,35 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
     return values.get("notes_dir")
 
 
-def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
+def _confirm_delete_all(store: NotesStore, args: argparse.Namespace, stdin, out, err) -> bool | None:
+    """True to go ahead; False if the person said no; None if nobody could be asked."""
+    if getattr(args, "yes", False):
+        return True
+    try:
+        at_terminal = stdin is not None and stdin.isatty()
+    except ValueError:  # a closed stream
+        at_terminal = False
+    if not at_terminal:
+        print("notes delete --all: not at a terminal, so nothing was deleted; "
+              "add --yes to delete every note without asking", file=err)
+        return None
+    count = len(store.list())
+    if count == 0:
+        return True  # nothing to lose; say so below
+    sessions = f"{count} check-in{'s' if count != 1 else ''}"
+    out.write(f"Delete the notes of all {sessions} in {store.root}? This cannot be undone. [y/N] ")
+    out.flush()
+    answer = stdin.readline()
+    if not answer:
+        out.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_cli(args: argparse.Namespace, out=None, err=None, stdin=None) -> int:
     """Carry out a ``notes`` command; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
+    stdin = stdin or sys.stdin
     store = NotesStore(getattr(args, "notes_dir", None) or _configured_dir(args, err))
     command = args.notes_command
     try:
@@ -354,8 +501,9 @@ def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
                 return 0
             for info in sessions:
                 count = len(info.notes)
+                who = "-" if info.people is None else (", ".join(info.people) or "solo")
                 print(f"{info.session_id}  {info.date or '-':16}  {info.flow or '-':10}  "
-                      f"{count} note{'s' if count != 1 else ''}", file=out)
+                      f"{count} note{'s' if count != 1 else ''}  {who}", file=out)
             return 0
         if command == "show":
             out.write(store.show(args.id))
@@ -365,6 +513,12 @@ def run_cli(args: argparse.Namespace, out=None, err=None) -> int:
                 print("notes delete: give an id or --all, not both", file=err)
                 return 2
             if args.all:
+                confirmed = _confirm_delete_all(store, args, stdin, out, err)
+                if confirmed is None:
+                    return 2
+                if not confirmed:
+                    print("Nothing was deleted.", file=out)
+                    return 0
                 count = store.delete_all()
                 print(f"Deleted all notes ({count} session{'s' if count != 1 else ''}).", file=out)
                 return 0

@@ -1,7 +1,8 @@
 """Fill placeholders in what the assistant says, with natural wording.
 
-Only six placeholders exist ({name}, {names}, {partner}, {setting},
-{safe_word}, {support_line}); anything else is caught by the validator, and here it is left
+Only eight placeholders exist ({name}, {names}, {partner}, {setting},
+{safe_word}, {support_line}, and for earlier notes {notes_from} and
+{notes_when}); anything else is caught by the validator, and here it is left
 as written rather than crash mid-session. Wording adapts to who is there:
 nobody named reads "Hello there", two people read "Sam and Alex", and a
 question addressed "{name}, ..." to nobody in particular just drops the
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: {notes_from} for earlier notes whose file does not say whose they are.
+UNKNOWN_NOTES_FROM = "an earlier check-in"
 #: {support_line} when none is configured (config.yaml: support_line). No
 #: country's numbers are built in.
 SUPPORT_LINE_UNSET = "your local crisis line"
@@ -46,6 +49,8 @@ class Who:
     person: str | None = None
     setting: str = "sofa"
     safe_word: str = "red"
+    notes_from: str = ""  # whose earlier notes are offered: "Sam and Alex"
+    notes_when: str = ""  # when they were kept: "on Tuesday"; "" unknown
     support_line: str = ""
 
 
@@ -55,6 +60,9 @@ def render(text: str, who: Who) -> str:
     if not names:
         # "Thank you, {names}." reads better as "Thank you." than "Thank you, there."
         text = re.sub(r",\s*\{names\}", "", text)
+    if not who.notes_when:
+        # "..., {notes_when}." reads "...." rather than "..., ." when the date is unknown.
+        text = re.sub(r",?\s*\{notes_when\}", "", text)
     person = who.person or (names[0] if len(names) == 1 else None)
     if person is None:
         # "{name}, how are you?" -> "How are you?"
@@ -76,6 +84,10 @@ def render(text: str, who: Who) -> str:
             return who.setting
         if key == "safe_word":
             return who.safe_word
+        if key == "notes_from":
+            return who.notes_from or UNKNOWN_NOTES_FROM
+        if key == "notes_when":
+            return who.notes_when
         if key == "support_line":
             return who.support_line.strip() or SUPPORT_LINE_UNSET
         return m.group(0)

@@ -23,6 +23,7 @@ from typing import IO, Any, BinaryIO
 from skill.dialog import Bundle
 from skill.engine import Engine
 from skill.eventlog import EventLog
+from skill.notes import EarlierNotes
 from skill.protocol import (
     Action,
     DeleteNote,
@@ -96,19 +97,20 @@ class _Notes:
             from skill.notes import NotesStore
 
             self.store = NotesStore(getattr(args, "notes_dir", None) or None)
-            self.store.begin_session(flow)
+            self.store.begin_session(flow, people=_names(getattr(args, "names", None)))
         except Exception as exc:  # an unusable notes folder must not stop a check-in
             log.warning("notes unavailable: %s", exc)
             self.store = None
 
-    def last(self) -> list[str]:
+    def earlier(self, names: list[str]) -> EarlierNotes:
+        """The earlier notes these people may be offered (none if unreadable)."""
         if self.store is None:
-            return []
+            return EarlierNotes()
         try:
-            return list(self.store.last_session_notes())
+            return self.store.earlier_notes(names)
         except Exception as exc:
             log.warning("could not read earlier notes: %s", exc)
-            return []
+            return EarlierNotes()
 
     def save(self, text: str) -> Event:
         if self.store is None:
@@ -210,12 +212,17 @@ class TextSession:
 
 
 def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext:
+    names = _names(getattr(args, "names", None))
+    earlier = notes.earlier(names)
     return SessionContext(
-        names=_names(getattr(args, "names", None)),
+        names=names,
         setting=getattr(args, "setting", None) or "sofa",
         safe_word=getattr(args, "safe_word", None) or "red",
         notes_enabled=notes.enabled and notes.store is not None,
-        last_notes=notes.last(),
+        last_notes=list(earlier.notes),
+        last_notes_ours=earlier.ours,
+        last_notes_from=earlier.whose,
+        last_notes_when=earlier.when,
         support_line=getattr(args, "support_line", None) or "",
     )
 

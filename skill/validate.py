@@ -37,7 +37,7 @@ from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "support_line")
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "notes_from", "notes_when", "support_line")
 #: Only in reprompts: the question restated, and answers the question accepts.
 REPROMPT_PLACEHOLDERS = ("question", "choices")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -507,6 +507,7 @@ def check_files(files: Sequence[Path | str], context: Path | str | None = None) 
 
 TEST_FILE_KEYS = ("flow", "tests")
 TEST_KEYS = ("name", "setting", "settings", "names", "solo", "seed", "safe_word", "notes", "last_notes",
+             "last_notes_from", "last_notes_when",
              "turns", "expect_end")
 TURN_KEYS = ("user", "expect_intent", "expect_node", "expect_say")
 END_REASONS_ALL = ("completed", "stopped", "safe_word", "not_ready", "no_response", "error")

@@ -230,7 +230,7 @@ def test_cli_delete_all(store):
     for flow in ("quick", "aftercare"):
         store.begin_session(flow)
         store.add("x")
-    code, out, _ = _cli(["notes", "delete", "--all"], store.root)
+    code, out, _ = _cli(["notes", "delete", "--all", "--yes"], store.root)
     assert code == 0 and "2 sessions" in out and store.list() == []
 
 
