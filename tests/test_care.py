@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,16 @@ from tests.test_engine_properties import REAL, events
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGS = ROOT / "dialogs"
+#: The phrasings, kept as data beside the dialogues.
+PHRASINGS = yaml.safe_load((DIALOGS / "tests" / "phrasings" / "care.yaml").read_text(encoding="utf-8"))
+DANGER: dict[str, list[str]] = PHRASINGS["danger"]
+NEGATED: list[str] = PHRASINGS["danger_negated"]
+EVERYDAY: list[str] = PHRASINGS["not_danger"]
+NEEDS: list[str] = PHRASINGS["needs"]
+FEEL: dict[str, list[str]] = PHRASINGS["feelings_at_how_are_you"]
+STOP: list[str] = PHRASINGS["stop"]
+NOT_STOP: list[str] = PHRASINGS["not_stop"]
+CONTEXT = [(c["flow"], c["node"], c["say"], str(c["means"])) for c in PHRASINGS["same_words_other_questions"]]
 BUNDLE, _PROBLEMS = load_checked(DIALOGS)
 CARE = BUNDLE.care
 FEELINGS = BUNDLE.feelings
@@ -42,49 +53,8 @@ def test_data_files_load_cleanly():
 # Danger phrasings
 # --------------------------------------------------------------------------
 
-DANGER = {
-    "body": [
-        "I can't breathe", "I cannot catch my breath", "it's hard to breathe", "my chest hurts",
-        "I've got chest pain", "there's a pain in my chest", "I think I'm going to faint",
-        "I feel faint", "she passed out", "he's not breathing", "I'm bleeding", "there's a lot of blood",
-        "he won't wake up", "I think it's an allergic reaction", "call an ambulance", "I'm really dizzy",
-        "it's an emergency", "I hit my head",
-    ],
-    "self_harm": [
-        "I want to hurt myself", "I feel like hurting myself", "I want to die", "I don't want to be here anymore",
-        "I wish I was dead", "I want to disappear", "I could kill myself", "everyone would be better off without me",
-        "I can't go on", "I can't do this anymore", "I've been thinking about suicide", "I want to end it all",
-        "there's no reason to live", "I want to cut myself",
-    ],
-    "unsafe": [
-        "I feel unsafe with him", "I don't feel safe", "I'm not safe here", "I'm scared of him",
-        "I'm afraid of them", "he hurt me", "she hit me", "they threatened me", "he held me down",
-        "he wouldn't let me leave", "I'm in danger", "this is abusive", "I need to get away from her",
-    ],
-    "crossed": [
-        "a boundary was crossed", "they crossed a line", "he crossed my boundaries", "I said no",
-        "I said no and he kept going", "they didn't stop when I asked", "he wouldn't stop",
-        "I didn't consent to that", "I never agreed to that", "it was without my consent",
-        "I froze", "I just froze up", "she pushed past my limits", "they ignored my safe word",
-        "I felt pressured into it", "he made me do it", "I asked him to stop", "I feel violated",
-        "I couldn't say no",
-    ],
-}
 
-NEGATED = [
-    "I'm not going to hurt myself", "I would never hurt myself", "I don't feel unsafe",
-    "I'm not scared of him", "nobody crossed a line, I'm not saying that",
-]
 
-EVERYDAY = [
-    "I'm okay", "that was lovely", "I feel safe", "I feel so safe with you", "I can breathe again",
-    "let's take a breath", "I'm breathing slowly", "I'm happy", "a bit tired", "I want more",
-    "we had a good time", "I love you", "my heart is full", "I feel close to you", "it was intense",
-    "I'm a bit sore", "I could hold you forever", "I didn't want it to stop", "can we cuddle",
-    "thank you for asking", "nothing to add", "no", "yes please", "I'm done talking",
-    "I need a hug", "that was the best", "I feel a bit raw", "I'm floating", "I'm cold",
-    "it hit me how much I love you", "I kept smiling", "he's sleeping now", "I'm speechless",
-]
 
 
 @pytest.mark.parametrize("kind,text", [(k, t) for k, ts in DANGER.items() for t in ts])
@@ -105,9 +75,6 @@ def test_everyday_aftercare_talk_is_not_danger(text):
     assert CARE.danger_in(analyze(text).words) is None, text
 
 
-NEEDS = ["I need to pee", "I need the loo", "my leg is cramping", "I've got cramp", "pins and needles",
-         "my foot is asleep", "I'm cold", "I'm freezing", "I'm thirsty", "I need a drink", "I need water",
-         "I need the bathroom", "can we have a toilet break"]
 
 
 @pytest.mark.parametrize("text", NEEDS)
@@ -131,34 +98,6 @@ def answer(flow: str, node: str, text: str):
     return e.matcher.match(text, e._intents(n), 1.0, e._listen_commands())
 
 
-FEEL = {
-    "not_okay": [
-        "I feel used", "ashamed", "shaken", "I don't think I'm alright", "not at all", "nope",
-        "I'm not really okay", "I'm not doing so well", "I don't feel good", "honestly I'm wrecked",
-        "I feel dirty", "I feel guilty", "a bit overwhelmed if I'm honest", "I feel kind of numb",
-        "I feel empty inside", "it was too much", "I'm happy but I feel used", "I wish I felt okay",
-        "far from happy", "I'm okay but a bit shaken", "I feel a little lost", "not great to be honest",
-        "I'm upset", "unhappy", "I feel regret", "I'm shaking", "I'm not okay",
-    ],
-    "tender": [
-        "a bit raw", "kind of fragile", "pretty emotional", "I'm a bit sore", "sleepy and happy",
-        "I'm feeling really vulnerable", "tired but good", "it was a lot", "that was intense",
-        "I feel like I'm floating", "I'm hanging in there", "spacey",
-    ],
-    "unsure": [
-        "weird about it", "I feel weird", "I'm not sure how I feel", "mixed", "meh", "could be worse",
-        "I'm okay I think", "I'm probably fine", "kind of happy", "I guess I'm okay",
-        # A sentence with a "not" in it is never taken as a plain okay (the matcher's rule):
-        "I'm not upset", "not sad, just calm", "honestly amazing, I didn't want it to stop",
-    ],
-    "okay": [
-        "I feel so loved right now", "I'm buzzing", "on top of the world", "I'm so happy", "content",
-        "really calm", "totally fine", "I feel amazing", "I can't stop smiling", "I'm alright",
-        "we had a lovely time", "good", "I feel really close to you",
-    ],
-    "closeness": ["I need you", "I need some reassurance", "hold me", "can we cuddle", "I need a hug"],
-    "jealous": ["a bit jealous", "a little jealous"],
-}
 
 
 @pytest.mark.parametrize("want,text", [(w, t) for w, ts in FEEL.items() for t in ts])
@@ -172,21 +111,7 @@ def test_unrelated_sentences_stay_unclear(text):
     assert answer("aftercare", "feel", text).kind != "intent"
 
 
-@pytest.mark.parametrize("flow,node,text,want", [
-    ("quick", "anything_else", "I'm okay", "no"),
-    ("quick", "anything_else", "we're fine", "no"),
-    ("quick", "anything_else", "I'm good", "no"),
-    ("quick", "anything_else", "yes", "yes"),
-    ("quick", "anything_else", "I feel awful", "hurting"),
-    ("aftercare", "note_offer", "I'm good thanks", "no"),
-    ("aftercare", "reassure_offer", "I'm okay", "all_good"),
-    ("aftercare", "sit_right", "we're fine", "all_good"),
-    ("aftercare", "sit_right", "I feel used", "hurting"),
-    ("quick", "need", "I'm good", "all_set"),
-    ("support", "choose", "I feel used", "not_okay"),
-    ("support", "after", "I feel much calmer", "okay"),
-    ("precare", "limits_heard", "not really", "no"),
-])
+@pytest.mark.parametrize("flow,node,text,want", CONTEXT)
 def test_the_same_words_mean_different_things_at_different_questions(flow, node, text, want):
     m = answer(flow, node, text)
     assert (m.kind, m.name) == ("intent", want), (flow, node, text, m)
@@ -196,11 +121,6 @@ def test_the_same_words_mean_different_things_at_different_questions(flow, node,
 # Stop only when asked for
 # --------------------------------------------------------------------------
 
-NOT_STOP = ["I didn't want it to stop", "honestly amazing, I didn't want it to stop", "don't stop",
-            "I never wanted it to stop", "before we stop touching, I want to say thanks", "I can't stop smiling",
-            "we're done talking", "I'm done sharing", "when it stopped I felt cold", "I asked him to stop"]
-STOP = ["stop", "please stop", "I want to stop", "can we stop now", "no, stop", "let's stop here",
-        "stop it", "that's enough", "we're done", "okay stop please", "I'd like to stop now"]
 
 
 @pytest.mark.parametrize("text", NOT_STOP)
