@@ -48,6 +48,12 @@ NEGATION_REACH = 4
 #: What negates a danger phrase: only a plain "not"/"never" ("I'm not going to
 #: hurt myself"), never a leading "no," ("no, I want to hurt myself").
 DANGER_NEGATORS = frozenset({"not", "never", "nobody"})
+#: How far before a danger phrase a "not" reaches, and what may stand between
+#: ("I'm not going to hurt myself", "I'm not in any danger"); anything else
+#: ends it ("she didn't listen when I said no" is not negated).
+DANGER_NEGATION_REACH = 3
+_DANGER_BETWEEN = frozenset("going to gonna feel feeling in any ever really at all be being want wanting i am "
+                            "a so that".split())
 #: What negates a feeling word: a leading "no," is an interjection ("no, I'm
 #: fine"), not a negation of what follows.
 FEELING_NEGATORS = NEGATORS - {"no", "nope", "nah", "naw"}
@@ -129,6 +135,17 @@ def negated_before(words: Sequence[str], start: int, reach: int = NEGATION_REACH
             return True
         if j > 0 and (words[j - 1], w) in _NEGATION_PAIRS:
             return True
+    return False
+
+
+def _danger_negated(words: Sequence[str], at: int) -> bool:
+    """A plain "not"/"never"/"nobody" just before a danger phrase, with only
+    small words between ("I'm not going to hurt myself")."""
+    for j in range(at - 1, max(-1, at - 1 - DANGER_NEGATION_REACH), -1):
+        if words[j] in DANGER_NEGATORS:
+            return True
+        if words[j] not in _DANGER_BETWEEN:
+            return False
     return False
 
 
@@ -290,7 +307,7 @@ class Care:
                 at = find_pattern(words, pat)
                 if at < 0:
                     continue
-                if negated_before(words, at, negators=DANGER_NEGATORS):
+                if _danger_negated(words, at):
                     if negated is None and self.negated_go_to:
                         negated = Spotted(kind, self.negated_go_to, True)
                     continue
