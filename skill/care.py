@@ -30,6 +30,8 @@ __all__ = ["Feelings", "Reading", "Care", "Spotted", "load_feelings", "load_care
            "READINGS", "DANGER_KINDS", "pattern", "find_pattern"]
 
 READINGS = ("okay", "tender", "not_okay", "unsure")
+#: lands_on keys besides the readings: a mild not-okay (strength 1) may land elsewhere first.
+MILD_NOT_OKAY = "not_okay_mild"
 DANGER_KINDS = ("body", "self_harm", "unsafe", "crossed")
 STRENGTHS = {"strong": 2, "mild": 1}
 #: A negated good word is a clear "not okay" ("not really okay").
@@ -78,7 +80,8 @@ _STATEMENT = (("i", "am"), ("we", "are"), ("i", "feel"), ("we", "feel"), ("feeli
 
 # Words that say the sentence is about how someone is, not about the weather.
 _SELF = frozenset("i we me my us our myself ourselves feel felt feeling feels".split())
-_ABOUT_IT = (("it", "was"), ("that", "was"), ("this", "was"), ("it", "is"), ("that", "is"), ("it", "felt"))
+_ABOUT_IT = (("it", "was"), ("that", "was"), ("this", "was"), ("it", "is"), ("that", "is"), ("it", "felt"),
+             ("it", "got"), ("that", "got"), ("things", "got"), ("it", "went"))
 # Words that carry no topic of their own ("so happy right now", "weird about it").
 _FILLER = frozenset("a an the bit little so very really quite pretty just right now today tonight still "
                     "about it this that all and but or of is was am are be been honestly totally "
@@ -253,8 +256,10 @@ class Feelings:
                 return Reading(kind, weight[kind], **how)
         return None
 
-    def lands_on(self, kind: str, intents: Collection[str]) -> str | None:
+    def lands_on(self, kind: str, intents: Collection[str], strength: int = 2) -> str | None:
         """The first answer this reading lands on that the question listens for."""
+        if kind == "not_okay" and strength < 2 and MILD_NOT_OKAY in self.lands:
+            kind = MILD_NOT_OKAY
         for intent in self.lands.get(kind, ()):
             if intent in intents:
                 return intent
@@ -383,8 +388,9 @@ def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None
     else:
         lm = b.mapping(lands, top.vmark("lands_on"), "'lands_on'")
         for kind, intents in (lm or {}).items():
-            if kind not in READINGS:
-                b.err(lm.kmark(kind), f"'{kind}' is not a reading; use {', '.join(READINGS)}")  # type: ignore[union-attr]
+            if kind not in READINGS and kind != MILD_NOT_OKAY:
+                b.err(lm.kmark(kind), f"'{kind}' is not a reading; use {', '.join(READINGS)} "  # type: ignore[union-attr]
+                                      f"or {MILD_NOT_OKAY}")
                 continue
             names = _phrases(b, intents, lm.vmark(kind), f"'lands_on.{kind}'")  # type: ignore[union-attr]
             feelings.lands[kind] = tuple(n for n, _ in names)

@@ -707,7 +707,7 @@ class Matcher:
         reading = self.feelings.read(a.words)
         if reading is None:
             return found
-        target = self.feelings.lands_on(reading.kind, intents.keys())
+        target = self.feelings.lands_on(reading.kind, intents.keys(), reading.strength)
         if target in self.affirmative and (a.negated or a.hedged):
             # Never an affirmative answer from a sentence with a "not" or a hedge.
             target = self.unsure_intent if self.unsure_intent in intents else None
