@@ -297,7 +297,6 @@ class Care:
     negated_go_to: str = ""
     needs: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
     needs_reply: tuple[Any, ...] = ()  # Variations (skill.dialog), said before pausing
-    spoken: tuple[str, ...] = ()  # the danger phrases as said (for a recognizer's grammar)
 
     def danger_in(self, words: Sequence[str], kinds: Collection[str] | None = None) -> Spotted | None:
         """The first danger kind (in DANGER_KINDS order) mentioned in ``words``.
@@ -434,7 +433,6 @@ def load_care(path: Path, label: str | None = None) -> tuple[Care | None, list[A
             texts = [t for t, _ in _phrases(b, m.get("phrases"), m.vmark("phrases") if "phrases" in m else m.mark,
                                              f"'danger.{kind}.phrases'")]
             care.danger[kind] = [pattern(t) for t in texts]
-            care.spoken += tuple(t for t in texts if "*" not in t)  # real words only
         for kind in DANGER_KINDS:
             if kind not in care.danger:
                 b.err(danger.mark, f"'danger' has no '{kind}' phrases; every kind of danger needs its own")

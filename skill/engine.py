@@ -354,21 +354,16 @@ class Engine:
             return Listen(self.node or "", (), True, self._timeout_s())
         if self.mode == "confirm":
             return Listen(self.node or "", self._phrases(self._confirm_intents()), False, self._timeout_s())
-        intents = {**self._intents(node), **self._danger_grammar()}
+        intents = dict(self._intents(node))
         if self.visit is not None and self.visit.guess is not None:
             intents.update(self._yes_no())
         return Listen(self.node or "", self._phrases(intents, self._listen_commands()), False, self._timeout_s())
-
-    def _danger_grammar(self) -> dict[str, tuple[str, ...]]:
-        """The danger phrasings, so a recognizer with a closed grammar can hear them too."""
-        care = self.bundle.care
-        return {"(danger)": care.spoken} if care is not None and care.spoken else {}
 
     def _wait_action(self, seconds: float, commands: frozenset[str] | None) -> Wait:
         intents: Mapping[str, Sequence[str]] = self._distress_intents()
         if self.mode == "idle":
             intents = self._intents(self._node())
-        return Wait(seconds, self.node or "", self._phrases({**intents, **self._danger_grammar()}, commands))
+        return Wait(seconds, self.node or "", self._phrases(intents, commands))
 
     def _await(self) -> Action:
         """The action that keeps the current state going (Listen or Wait)."""

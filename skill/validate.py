@@ -634,8 +634,6 @@ def vocabulary_warnings(bundle: Bundle) -> list[str]:
         phrases += phr
     for cmd in bundle.commands.values():
         phrases += cmd.phrases
-    if bundle.care is not None:
-        phrases += list(bundle.care.spoken)  # in every grammar, so the recognizer can hear danger
     for flow in bundle.flows.values():
         for phr in flow.intents.values():
             phrases += phr

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from skill.normalize import normalize
 from skill.engine import Engine
 from skill.notes import NotesError, NotesStore
 from skill.protocol import (
@@ -172,10 +171,8 @@ def random_policy(rng: random.Random, stop_rate: float = 0.01) -> Policy:
             return Silence()
         if roll < 0.16:
             return Heard(rng.choice(NOISE))
-        # Danger phrasings are in every grammar (dialogs/care.yaml); said now and then, not half the time.
-        danger = {normalize(p) for p in engine.bundle.care.spoken} if engine.bundle.care is not None else set()
         phrases = [p for p in action.phrases if p.lower() not in enders and p.lower() not in loops
-                   and p.lower() != engine.ctx.safe_word and normalize(p) not in danger]
+                   and p.lower() != engine.ctx.safe_word]
         if roll < 0.18:
             phrases = list(action.phrases)
         text = rng.choice(phrases) if phrases else "yes"
