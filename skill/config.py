@@ -207,6 +207,7 @@ FIELDS: tuple[Field, ...] = (
     Field("model", "model", None, _optional_text("a folder path"), nullable=True),
     Field("notes", "notes_enabled", True, check_bool),
     Field("notes_dir", "notes_dir", None, _optional_text("a folder path"), nullable=True),
+    Field("support_line", "support_line", None, _optional_text("a support line to name"), nullable=True),
 )
 BY_KEY = {f.key: f for f in FIELDS}
 #: The CLI flag of each setting, for messages about command-line values.
@@ -230,7 +231,8 @@ def describe(key: str, value: Any) -> str:
     if value is None:
         return {"voice": "the default voice", "model": "the installed model",
                 "rate": "a calm pace for the setting", "volume": "a soft volume for the setting",
-                "notes_dir": "the platform data folder"}.get(key, "system device")
+                "notes_dir": "the platform data folder",
+                "support_line": "none (a general wording)"}.get(key, "system device")
     if isinstance(value, list):
         return ", ".join(value) if value else "none (solo)"
     return str(value)

@@ -24,7 +24,8 @@ from skill.yamlpos import Mark, YList, YMap, load as load_yaml
 
 FORMAT_VERSION = 1
 STEP_KEYS = ("next", "listen", "wait", "note", "read_notes", "branch", "end")
-NODE_KEYS = ("say", "say_solo", "for_each", "help", "intents", "timeout", "on_silence", "on_unclear", "skip") + STEP_KEYS
+NODE_KEYS = ("say", "say_solo", "for_each", "help", "intents", "timeout", "on_silence", "on_unclear", "skip",
+             "ask_everyone") + STEP_KEYS
 FLOW_KEYS = ("version", "flow", "title", "description", "startable", "start", "defaults", "intents", "nodes")
 DEFAULTS_KEYS = ("timeout", "on_silence", "on_unclear")
 ESCALATION_KEYS = ("reprompts", "then")
@@ -36,7 +37,7 @@ COMMAND_NAMES = (
     "slower", "faster", "quieter", "louder", "forget",
 )
 COMMAND_KEYS = ("help", "phrases", "reply", "seconds")
-RESERVED_FILES = ("vocabulary", "commands")
+RESERVED_FILES = ("vocabulary", "commands", "feelings", "care")
 DEFAULT_TIMEOUT = 12.0
 MAX_REPROMPTS = 3
 #: Limits that keep loading and checking fast on any input (the real files are
@@ -117,6 +118,7 @@ class Node:
     say: tuple[Variation, ...] = ()
     say_solo: tuple[Variation, ...] = ()
     for_each: bool = False
+    ask_everyone: bool = True  # group question: others may answer after a closing answer
     help: str | None = None
     help_mark: Mark | None = None
     timeout: float | None = None
@@ -177,6 +179,8 @@ class Bundle:
     directory: Path | None = None
     files: list[str] = field(default_factory=list)
     affirmative: dict[str, str | None] | list[str] | None = None
+    feelings: Any = None  # skill.care.Feelings from feelings.yaml, when present
+    care: Any = None  # skill.care.Care from care.yaml, when present
 
     def resolve(self, flow: str, target: str) -> tuple[str, str] | None:
         """``NODE`` or ``FLOW.NODE`` as seen from ``flow`` -> (flow, node) if it exists."""
@@ -552,6 +556,11 @@ def build_node(nid: str, body: Any, kmark: Mark, vmark: Mark, flow: str, b: _Bui
             node.for_each = True
         else:
             b.err(m.vmark("for_each"), f"for_each must be 'person', not {_kind(m['for_each'])}")
+    if "ask_everyone" in m:
+        if isinstance(m["ask_everyone"], bool):
+            node.ask_everyone = m["ask_everyone"]
+        else:
+            b.err(m.vmark("ask_everyone"), f"ask_everyone must be true or false, not {_kind(m['ask_everyone'])}")
     if "help" in m:
         node.help = b.text(m["help"], m.vmark("help"), f"'help' in {where}")
         node.help_mark = m.vmark("help")
@@ -765,6 +774,15 @@ def load_bundle(directory: Path | str, only: Iterable[Path] | None = None) -> tu
         bundle.commands, ps = load_commands(cmds, _label(cmds))
         problems += ps
         bundle.files.append(_label(cmds))
+    from skill.care import load_care, load_feelings
+
+    for stem, loader, attr in (("feelings", load_feelings, "feelings"), ("care", load_care, "care")):
+        path = directory / f"{stem}.yaml"
+        if path.exists():
+            value, ps = loader(path, _label(path))
+            problems += ps
+            setattr(bundle, attr, value)
+            bundle.files.append(_label(path))
     wanted = {p.resolve() for p in only} if only is not None else None
     try:
         paths = {p.resolve(): p for p in directory.glob("*.yaml")}

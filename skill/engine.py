@@ -26,6 +26,8 @@ from typing import Any, Mapping, Sequence
 from skill import conditions
 from skill.dialog import Bundle, Escalation, Flow, Node, Transition, Variation
 from skill.protocol import (
+    CONFIDENCE_ACCEPT,
+    CONFIDENCE_CONFIRM,
     Action,
     Adjust,
     DeleteNote,
@@ -43,7 +45,7 @@ from skill.protocol import (
     Wait,
 )
 from skill.protocol import Say as _Say
-from skill.render import Who, join_words, render
+from skill.render import Who, join_words, offered_answers, render
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,18 @@ MAX_HOPS = 64  # nodes entered without listening, before we call it a loop
 
 REDO_PHRASES = ("redo", "again", "do it again", "try again", "start again", "let me say it again",
                 "say it again", "start over", "let me try again", "change it")
+#: In the safety flow itself only a body emergency moves on (to emergency help).
+SAFETY_DANGER = frozenset({"body"})
 DICTATION_COMMANDS = frozenset({"stop", "safe_word", "pause", "skip", "back"})
 WAIT_COMMANDS = frozenset({"stop", "safe_word", "continue", "skip", "back", "help", "repeat",
                            "slower", "faster", "quieter", "louder", "pause"})
 
 _DEFAULT_ESCALATION = Escalation(
-    reprompts=("Take your time.", "There's no hurry. Answer whenever you're ready.",
-               "If you like, you can say help to hear what you can say, or pause if you need a moment."),
+    reprompts=("Take your time.", "There's no hurry. {question}", "If you like, you can say {choices}. Or say pause."),
     then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
 )
 _DEFAULT_UNCLEAR = Escalation(
-    reprompts=("Sorry, I didn't quite catch that.", "Could you say it another way?",
-               "You can say help to hear what you can say."),
+    reprompts=("Sorry, I didn't quite catch that.", "Let me ask another way. {question}", "You could say {choices}."),
     then="wait", mark=None, then_mark=None,  # type: ignore[arg-type]
 )
 
@@ -99,6 +101,26 @@ NO_NOTE_TO_FORGET = "There's no note from today to forget."
 NO_LAST_NOTES = "There aren't any notes from last time."
 AT_START = "We're right at the beginning."
 CLOSE_AFTER_RESUME = "Thank you for checking in. Take good care."
+#: {choices} names these answers first (when the question has them), then the rest as listed.
+CHOICES_FIRST = ("okay", "yes", "ready", "no", "unsure", "not_okay", "not_ready")
+MAX_CHOICES = 4
+#: Middle confidence: confirm the best guess in a few words, then act on yes/no.
+CONFIRM_GUESS = "Just to be sure: {guess}?"
+#: Low confidence: ask again, restating the question.
+ASK_AGAIN = "Sorry, I didn't catch that. {question}"
+#: At a group question, after one person's answer: give the others a turn.
+ANYONE_ELSE = ("And anyone else?", "Anything from anyone else?", "How about anyone else?")
+#: Words that show one person is answering for everyone ("we're fine", "both good").
+GROUP_WORDS = frozenset({"we", "us", "both", "everyone", "everybody", "neither", "nobody", "all"})
+#: Words that show someone answers for themselves only ("I'm fine", "not for me"):
+#: then the others get a turn. A plain "no" is heard as the answer for everyone.
+SELF_WORDS = frozenset({"i", "me", "my", "mine", "myself"})
+#: The flows reached from a question for one person's care: no group follow-ups there.
+CARE_FLOWS = frozenset({"support", "safety"})
+#: "I" -> "you" for confirming a guess out loud ("I'm okay" -> "you're okay").
+_SECOND_PERSON = {"i'm": "you're", "i am": "you are", "we're": "you're", "we are": "you are", "i": "you",
+                  "my": "your", "me": "you", "we": "you", "us": "you", "our": "your", "myself": "yourself",
+                  "i'd": "you'd", "we'd": "you'd", "i've": "you've", "we've": "you've"}
 
 
 @dataclass
@@ -111,6 +133,9 @@ class _Visit:
     given: list[tuple[str | None, str]] = field(default_factory=list)
     silences: int = 0
     unclears: int = 0
+    closing: int = 0  # group question: answers given that close it
+    follow_up: bool = False  # group question: "anyone else?" was asked
+    guess: str | None = None  # middle confidence: the intent being confirmed
 
 
 class EngineError(RuntimeError):
@@ -136,7 +161,8 @@ class Engine:
             kwargs: dict[str, Any] = {}
             if bundle.affirmative is not None:
                 kwargs["affirmative"] = bundle.affirmative
-            matcher = Matcher(commands, safe_word=context.safe_word, **kwargs)
+            matcher = Matcher(commands, safe_word=context.safe_word, feelings=bundle.feelings,
+                              care=bundle.care, **kwargs)
         self.matcher = matcher
         from skill.validate import normalizer
 
@@ -145,7 +171,7 @@ class Engine:
         self.mode = "new"  # listen | wait | pause | idle | note | confirm | saving | ended
         self.paused_from = "listen"
         self.history: list[tuple[str, str]] = []
-        self.resume_stack: list[tuple[str, str]] = []
+        self.resume_stack: list[tuple[str, str, int]] = []  # (flow, node, person)
         self.answers: dict[str, set[str]] = {}
         self.last_choice: dict[Any, int] = {}
         self.last_prompt: str = ""
@@ -227,7 +253,8 @@ class Engine:
 
     def _who(self) -> Who:
         return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word,
-                   notes_from=self.ctx.last_notes_from, notes_when=self.ctx.last_notes_when)
+                   notes_from=self.ctx.last_notes_from, notes_when=self.ctx.last_notes_when,
+                   support_line=self.ctx.support_line)
 
     def _env(self) -> conditions.CondEnv:
         flow = self.visit.flow if self.visit else self.main_flow
@@ -327,7 +354,10 @@ class Engine:
             return Listen(self.node or "", (), True, self._timeout_s())
         if self.mode == "confirm":
             return Listen(self.node or "", self._phrases(self._confirm_intents()), False, self._timeout_s())
-        return Listen(self.node or "", self._phrases(self._intents(node), self._listen_commands()), False, self._timeout_s())
+        intents = dict(self._intents(node))
+        if self.visit is not None and self.visit.guess is not None:
+            intents.update(self._yes_no())
+        return Listen(self.node or "", self._phrases(intents, self._listen_commands()), False, self._timeout_s())
 
     def _wait_action(self, seconds: float, commands: frozenset[str] | None) -> Wait:
         intents: Mapping[str, Sequence[str]] = self._distress_intents()
@@ -368,8 +398,8 @@ class Engine:
         assert self.visit is not None
         if target == "resume":
             if self.resume_stack:
-                flow, node = self.resume_stack.pop()
-                self._enter(flow, node, out)
+                flow, node, person = self.resume_stack.pop()
+                self._enter(flow, node, out, person)
             else:
                 self._end(out, "completed", CLOSE_AFTER_RESUME)
             return
@@ -385,7 +415,7 @@ class Engine:
         if say and t.say:
             self._say(out, self._pick(("reply", self.visit.flow, self.visit.node, t.next), t.say), "reply")
         if t.resume:
-            self.resume_stack.append((self.visit.flow, t.resume))
+            self.resume_stack.append((self.visit.flow, t.resume, 0))
         self._goto(t.next or "resume", out)
 
     def _enter(self, flow: str, nid: str, out: list[Action], person: int = 0) -> None:
@@ -396,6 +426,8 @@ class Engine:
             return
         self.visit = _Visit(flow, nid, person)
         node = self._node()
+        if node.for_each and person == 0:
+            self.answers.pop(f"{flow}.{nid}", None)  # a fresh round of answers
         out.append(EnterNode(self._label(flow, nid), self._person()))
         if node.step == "branch":
             env = self._env()
@@ -457,104 +489,231 @@ class Engine:
 
     def _heard(self, event: Heard, out: list[Action]) -> None:
         text = event.text if isinstance(event.text, str) else str(event.text)
+        handler = {
+            "note": self._heard_note,
+            "confirm": self._heard_confirm,
+            "wait": self._heard_waiting,
+            "pause": self._heard_waiting,
+            "saving": self._heard_saving,
+        }.get(self.mode, self._heard_answer)
+        handler(text, event.confidence, out)
+
+    def _care_first(self, match: Any, out: list[Action]) -> bool:
+        """Danger and small needs, heard at any node: True when handled."""
+        if match.kind == "danger":
+            self._danger(match, out)
+            return True
+        if match.kind == "need":
+            self._need(out)
+            return True
+        return False
+
+    def _heard_note(self, text: str, confidence: float, out: list[Action]) -> None:
+        # Dictation: only a stop (or the safe word) said on its own stops.
+        match = self._match(text, {}, confidence, DICTATION_COMMANDS, safety_anywhere=False,
+                            read_feelings=False, spot_needs=False)
+        log.info("heard %d words, intent=%s", len(text.split()), match.name if match.kind == "command" else "note")
+        if self._care_first(match, out):
+            return
+        if match.kind == "command":
+            self._command(match.name, out)
+        elif not text.strip():
+            self._unclear(out)
+        else:
+            self.note_text = " ".join(text.split())
+            self.mode = "confirm"
+            self.visit.unclears = 0  # type: ignore[union-attr]
+            self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
+            out.append(self._listen())
+
+    def _heard_confirm(self, text: str, confidence: float, out: list[Action]) -> None:
         node = self._node()
-        if self.mode == "note":
-            match = self._match(text, {}, event.confidence, DICTATION_COMMANDS)
-            log.info("heard %d words, intent=%s", len(text.split()), match.name if match.kind == "command" else "note")
-            if match.kind == "command":
-                self._command(match.name, out)
-            elif not text.strip():
-                self._unclear(out)
-            else:
-                self.note_text = " ".join(text.split())
-                self.mode = "confirm"
-                self.visit.unclears = 0  # type: ignore[union-attr]
-                self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
-                out.append(self._listen())
+        match = self._match(text, self._confirm_intents(), confidence, None, read_feelings=False,
+                            spot_needs=False)
+        log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+        if self._care_first(match, out):
             return
-        if self.mode == "confirm":
-            match = self._match(text, self._confirm_intents(), event.confidence, None)
-            log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
-            if match.kind == "command" and match.name == "forget":
-                # "forget it" while a note is read back means: don't keep *this* one.
+        if match.kind == "command" and match.name == "forget":
+            # "forget it" while a note is read back means: don't keep *this* one.
+            self.note_text = ""
+            self._say(out, NOTE_DROPPED, "reply")
+            self._goto(node.then or "resume", out)
+        elif match.kind == "command":
+            self._command(match.name, out)
+        elif match.kind == "intent" and match.name == "yes":
+            self.mode = "saving"
+            out.append(SaveNote(self.note_text, self.visit.flow if self.visit else ""))
+        elif match.kind == "intent" and match.name == "no":
+            self.note_text = ""
+            self._say(out, NOTE_DROPPED, "reply")
+            self._goto(node.then or "resume", out)
+        elif match.kind == "intent" and match.name == "redo":
+            self.mode = "note"
+            self._say(out, NOTE_REDO, "reply")
+            out.append(self._listen())
+        else:
+            assert self.visit is not None
+            self.visit.unclears += 1
+            if self.visit.unclears >= 3:
                 self.note_text = ""
-                self._say(out, NOTE_DROPPED, "reply")
+                self._say(out, "I'll leave that note out for now.", "reply")
                 self._goto(node.then or "resume", out)
-            elif match.kind == "command":
-                self._command(match.name, out)
-            elif match.kind == "intent" and match.name == "yes":
-                self.mode = "saving"
-                out.append(SaveNote(self.note_text, self.visit.flow if self.visit else ""))
-            elif match.kind == "intent" and match.name == "no":
-                self.note_text = ""
-                self._say(out, NOTE_DROPPED, "reply")
-                self._goto(node.then or "resume", out)
-            elif match.kind == "intent" and match.name == "redo":
-                self.mode = "note"
-                self._say(out, NOTE_REDO, "reply")
+            else:
+                self._say(out, NOTE_CONFIRM_AGAIN, "clarify")
                 out.append(self._listen())
-            else:
-                assert self.visit is not None
-                self.visit.unclears += 1
-                if self.visit.unclears >= 3:
-                    self.note_text = ""
-                    self._say(out, "I'll leave that note out for now.", "reply")
-                    self._goto(node.then or "resume", out)
-                else:
-                    self._say(out, NOTE_CONFIRM_AGAIN, "clarify")
-                    out.append(self._listen())
+
+    def _heard_waiting(self, text: str, confidence: float, out: list[Action]) -> None:
+        match = self._match(text, self._distress_intents(), confidence, WAIT_COMMANDS)
+        log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+        if self._care_first(match, out):
             return
-        if self.mode in ("wait", "pause"):
-            allowed = WAIT_COMMANDS
-            match = self._match(text, self._distress_intents(), event.confidence, allowed)
-            log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
-            if match.kind == "command":
-                self._command(match.name, out)
-            elif match.kind == "intent":
-                assert self.visit is not None
-                here = self.visit.flow
-                resume = self._node().then if self.mode == "wait" else self.visit.node
-                target = self.bundle.resolve(here, resume or "") if resume and resume != "resume" else None
-                self.mode = "listen"
-                if target is not None:
-                    self._to_support(target, out)
-                elif self.resume_stack:
-                    self._enter("support", self.bundle.flows["support"].start, out)
-                else:
-                    self._to_support((here, self.visit.node), out)
+        if match.kind == "command":
+            self._command(match.name, out)
+        elif match.kind == "intent":
+            assert self.visit is not None
+            here = self.visit.flow
+            resume = self._node().then if self.mode == "wait" else self.visit.node
+            target = self.bundle.resolve(here, resume or "") if resume and resume != "resume" else None
+            self.mode = "listen"
+            if target is not None:
+                self._to_support(target, out)
+            elif self.resume_stack:
+                self._enter("support", self.bundle.flows["support"].start, out)
             else:
-                out.append(self._await())  # stay quietly waiting
-            return
-        if self.mode == "saving":
-            # The shell should have answered the SaveNote first; assume it was kept,
-            # but a stop or the safe word still ends the session on this turn.
-            match = self._match(text, {}, event.confidence, frozenset({"stop", "safe_word"}))
-            if match.kind == "command" and match.name in ("stop", "safe_word"):
-                self.notes_saved += 1
-                self._command(match.name, out)
-            else:
-                self._unanswered_save(out)
-            return
-        # listen / idle
+                self._to_support((here, self.visit.node), out)
+        else:
+            out.append(self._await())  # stay quietly waiting
+
+    def _heard_saving(self, text: str, confidence: float, out: list[Action]) -> None:
+        # The shell should have answered the SaveNote first; assume it was kept,
+        # but a stop or the safe word still ends the session on this turn.
+        match = self._match(text, {}, confidence, frozenset({"stop", "safe_word"}), spot_needs=False)
+        if match.kind == "command" and match.name in ("stop", "safe_word"):
+            self.notes_saved += 1
+            self._command(match.name, out)
+        elif match.kind == "danger":
+            self.notes_saved += 1
+            self.mode = "listen"
+            self._danger(match, out)
+        else:
+            self._unanswered_save(out)
+
+    def _heard_answer(self, text: str, confidence: float, out: list[Action]) -> None:
+        """listen / idle / a middle-confidence check: an answer to the question."""
+        assert self.visit is not None
+        node = self._node()
+        guess = self.visit.guess
         if self.mode == "idle":
             self.mode = "listen"
         intents = self._intents(node)
         commands = None if self.mode == "idle" else self._listen_commands()
-        match = self._match(text, intents, event.confidence, commands)
+        kinds = SAFETY_DANGER if self.visit.flow == "safety" else None
+        match = self._match(text, intents, confidence, commands, danger_kinds=kinds)
         log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
+        self.visit.guess = None
+        if self._care_first(match, out):
+            return
         if match.kind == "command":
             self._command(match.name, out)
+            return
+        if guess is not None:
+            # "Just to be sure: you're okay?" -- yes or no answers the check first.
+            check = self.matcher.match(text, self._yes_no(), 1.0, frozenset(), read_feelings=False, spot=False)
+            if check.kind == "intent" and check.name == "yes":
+                self._answer(guess, out, text)
+                return
+            if check.kind == "intent" and check.name == "no":
+                self._ask_again(out, lead=False)
+                return
+        if confidence < CONFIDENCE_CONFIRM:
+            self._ask_again(out)
         elif match.kind == "intent" and match.name in node.listen:
-            self._answer(match.name, out)
+            if confidence < CONFIDENCE_ACCEPT and guess is None and not node.listen[match.name].now:
+                self._confirm_guess(match.name, out)
+            else:
+                self._answer(match.name, out, text)
         elif match.kind == "ambiguous" and len(match.alternatives) >= 2:
             self._clarify(match.alternatives, out)
+        elif self.visit.follow_up:
+            self._close_group(out)  # "anyone else?" and something we could not place: carry on
         else:
             self._unclear(out)
 
+    # ------------------------------------------------------------------
+    # Care: danger, small needs, confidence
+    # ------------------------------------------------------------------
+
+    def _here(self) -> tuple[str, str, int]:
+        assert self.visit is not None
+        return (self.visit.flow, self.visit.node, self.visit.person)
+
+    def _danger(self, match: Any, out: list[Action]) -> None:
+        """Someone may not be safe: pause the check-in and go to the safety node.
+
+        Going on later comes back to this question (and this person). With a
+        stop asked for in the same breath, say the safety words, then stop.
+        """
+        assert self.visit is not None
+        target = self.bundle.resolve(self.visit.flow, match.go_to or "")
+        if target is None:
+            log.error("care.yaml sends %s to %r, which does not exist", match.name, match.go_to)
+            self._command("stop", out)
+            return
+        self.note_text = ""
+        if match.also_stop:
+            node = self.bundle.flows[target[0]].nodes[target[1]]
+            self._say(out, self._pick(("say",) + target, node.say), "reply")
+            self._command("stop", out)
+            return
+        if self.visit.flow != "safety":
+            self.resume_stack.append(self._here())
+        self.mode = "listen"
+        self._enter(target[0], target[1], out)
+
+    def _need(self, out: list[Action]) -> None:
+        """A small bodily need: a short warm reply, then a pause; go on comes back here."""
+        care = self.bundle.care
+        reply = self._pick(("need",), care.needs_reply) if care is not None and care.needs_reply else None
+        if self.mode != "pause":
+            self.paused_from = self.mode
+        self.mode = "pause"
+        self._say(out, reply or self._reply("pause"), "reply")
+        out.append(self._await())
+
+    def _yes_no(self) -> dict[str, tuple[str, ...]]:
+        vocab = self.bundle.vocabulary
+        return {"yes": vocab.get("yes") or ("yes",), "no": vocab.get("no") or ("no",)}
+
+    def _confirm_guess(self, intent: str, out: list[Action]) -> None:
+        """Middle confidence: "Just to be sure: you're okay?" (never for stop or care)."""
+        assert self.visit is not None
+        self.visit.guess = intent
+        self._say(out, CONFIRM_GUESS.format(guess=second_person(self._wording(intent))), "clarify")
+        out.append(self._listen())
+
+    def _restate(self) -> str:
+        """The question again, in other words when the node has another variation."""
+        assert self.visit is not None
+        node = self._node()
+        variations = node.say_solo if (self.solo and node.say_solo) else node.say
+        return self._pick(("say", self.visit.flow, self.visit.node), variations) or self.last_prompt
+
+    def _ask_again(self, out: list[Action], lead: bool = True) -> None:
+        """Low confidence (or "no" to a guess): ask again, restating the question."""
+        assert self.visit is not None
+        self.visit.unclears += 1
+        esc = self._escalation("on_unclear")
+        if self.visit.unclears > max(len(esc.reprompts), 1):
+            self._then(esc, out)
+            return
+        question = self._restate()
+        self._say(out, ASK_AGAIN.format(question=question) if lead else question, "reprompt")
+        out.append(self._listen())
+
     def _match(self, text: str, intents: Mapping[str, Sequence[str]], confidence: float,
-               allowed: Any) -> Any:
+               allowed: Any, **how: Any) -> Any:
         """Ask the matcher, remembering the verdict for the shell's event log."""
-        match = self.matcher.match(text, intents, confidence, allowed)
+        match = self.matcher.match(text, intents, confidence, allowed, **how)
         self.last_match = match
         return match
 
@@ -571,13 +730,13 @@ class Engine:
     def _distress_intents(self) -> dict[str, tuple[str, ...]]:
         """While waiting quietly, someone may say they are not okay: listen for
         that too, so support is never more than one sentence away."""
-        if "support" not in self.bundle.flows:
+        if "support" not in self.bundle.flows or (self.visit is not None and self.visit.flow == "safety"):
             return {}
         return {name: self.bundle.vocabulary[name] for name in ("not_okay", "support")
                 if self.bundle.vocabulary.get(name)}
 
     def _to_support(self, resume: tuple[str, str], out: list[Action]) -> None:
-        self.resume_stack.append(resume)
+        self.resume_stack.append((resume[0], resume[1], 0))
         support = self.bundle.flows["support"]
         self._enter("support", support.start, out)
 
@@ -587,7 +746,7 @@ class Engine:
         ready" answers the question instead of being taken as "continue")."""
         return (frozenset(self.bundle.commands) | {"safe_word", "stop"}) - {"continue"}
 
-    def _answer(self, intent: str, out: list[Action]) -> None:
+    def _answer(self, intent: str, out: list[Action], text: str = "") -> None:
         assert self.visit is not None
         node = self._node()
         visit = self.visit
@@ -596,21 +755,111 @@ class Engine:
         key = f"{visit.flow}.{visit.node}"
         self.answers.setdefault(key, set()).add(intent)
         t = node.listen[intent]
-        more = node.for_each and not self.solo and visit.person + 1 < len(self.names)
-        if more and not t.now:
-            visit.person += 1
-            visit.silences = visit.unclears = 0
-            out.append(EnterNode(self._label(visit.flow, visit.node), self._person()))
-            self._prompt(out)
-            out.append(self._listen())
+        if node.for_each and not self.solo:
+            self._answer_person(t, out)
+        elif self._asks_everyone(node) and not t.now and self._closes(node, t):
+            self._answer_group(intent, t, text, out)
+        else:
+            self._take(t, out)
+
+    def _more_people(self) -> bool:
+        assert self.visit is not None
+        return self.visit.person + 1 < len(self.names)
+
+    def _answer_person(self, t: Transition, out: list[Action]) -> None:
+        """A per-person question: each answer gets its own short reply, then the
+        next person is asked. Support for one person comes back to the next."""
+        assert self.visit is not None
+        visit = self.visit
+        if t.now:
+            if self._more_people():
+                self.resume_stack.append((visit.flow, visit.node, visit.person + 1))
+                self._goto(t.next or "resume", out)
+            else:
+                self._take(t, out)
             return
-        if not t.now:
-            given = {i for _, i in visit.given}
-            for name in node.listen:  # listed order is priority
-                if name in given:
-                    t = node.listen[name]
-                    break
-        self._take(t, out)
+        if t.say:
+            self._say(out, self._pick(("reply", visit.flow, visit.node, t.next), t.say), "reply")
+        if self._more_people():
+            self._next_person(out)
+        else:
+            self._finish_round(out)
+
+    def _next_person(self, out: list[Action]) -> None:
+        assert self.visit is not None
+        visit = self.visit
+        visit.person += 1
+        visit.silences = visit.unclears = 0
+        out.append(EnterNode(self._label(visit.flow, visit.node), self._person()))
+        self._prompt(out)
+        out.append(self._listen())
+
+    def _finish_round(self, out: list[Action]) -> None:
+        """Everyone has answered: follow the first-listed answer anyone gave."""
+        assert self.visit is not None
+        node = self._node()
+        given = self.answers.get(f"{self.visit.flow}.{self.visit.node}", set())
+        for name, t in node.listen.items():  # listed order is priority
+            if name not in given:
+                continue
+            if not t.now:
+                self._take(t, out, say=False)
+                return
+            if t.resume:  # someone had support here: go where that would have come back to
+                self._goto(t.resume, out)
+                return
+        self._goto(self._default_target(node), out)
+
+    def _default_target(self, node: Node) -> str:
+        """Where a question goes when nothing in particular was said (also "skip")."""
+        if node.skip:
+            return node.skip
+        plain = [t for t in node.listen.values() if not t.now]
+        t = plain[-1] if plain else list(node.listen.values())[-1]
+        return t.next or "resume"
+
+    def _asks_everyone(self, node: Node) -> bool:
+        """A group question (not per person, two or more people, in the main check-in)."""
+        assert self.visit is not None
+        return (not self.solo and node.step == "listen" and not node.for_each and node.ask_everyone
+                and self.visit.flow not in CARE_FLOWS)
+
+    def _closes(self, node: Node, t: Transition) -> bool:
+        """An answer that would close the question ("no", "all good"): others may
+        still have something. One that opens something is taken at once."""
+        return (t.next or "resume") == self._default_target(node)
+
+    def _answer_group(self, intent: str, t: Transition, text: str, out: list[Action]) -> None:
+        """Group questions: an answer that opens something is taken at once. One
+        that closes the question gets its reply; when it was said for oneself
+        ("I'm fine", "not for me") the others get "anyone else?", until
+        everyone has answered, someone answers for all ("we're fine", a plain
+        "no"), or nobody adds anything (silence)."""
+        assert self.visit is not None
+        visit = self.visit
+        said_before = [i for _, i in visit.given[:-1]]
+        if t.say and intent not in said_before:
+            self._say(out, self._pick(("reply", visit.flow, visit.node, t.next), t.say), "reply")
+        visit.closing += 1
+        words = set(self._normalize(text).split())
+        if visit.closing >= len(self.names) or words & GROUP_WORDS or not words & SELF_WORDS:
+            self._close_group(out)
+            return
+        visit.follow_up = True
+        visit.silences = visit.unclears = 0
+        self._say(out, self._pick_text(("anyone_else",), ANYONE_ELSE), "prompt")
+        out.append(self._listen())
+
+    def _close_group(self, out: list[Action]) -> None:
+        assert self.visit is not None
+        node = self._node()
+        self.visit.follow_up = False
+        given = {i for _, i in self.visit.given}
+        for name, t in node.listen.items():
+            if name in given and not t.now:
+                self._take(t, out, say=False)
+                return
+        self._goto(self._default_target(node), out)
 
     def _clarify(self, alternatives: Sequence[str], out: list[Action]) -> None:
         assert self.visit is not None
@@ -646,11 +895,33 @@ class Engine:
             count = self.visit.unclears
         esc = self._escalation(which)
         if count <= len(esc.reprompts):
-            text = render(esc.reprompts[count - 1], self._who())
+            text = self._reprompt_text(esc.reprompts[count - 1])
             self._say(out, text, "reprompt")
             out.append(self._listen())
         else:
             self._then(esc, out)
+
+    def _reprompt_text(self, template: str) -> str:
+        """A reprompt with {question} (the question, restated) and {choices}
+        (answers this question accepts) filled in."""
+        if "{question}" in template:
+            template = template.replace("{question}", self._restate().replace("{", "(").replace("}", ")"))
+        if "{choices}" in template:
+            template = template.replace("{choices}", self._choices())
+        return render(template, self._who())
+
+    def _choices(self) -> str:
+        """A few answers this node accepts, named by their first example phrase."""
+        node = self._node()
+        if self.mode in ("note", "confirm") or node.step != "listen":
+            return join_words(["continue", "stop"])
+        if node.help:
+            offered = offered_answers(render(node.help, self._who()))
+            if offered:  # the author's own hint (check verifies each is understood here)
+                return join_words(offered[:MAX_CHOICES])
+        named = [i for i in CHOICES_FIRST if i in node.listen]
+        named += [i for i, t in node.listen.items() if not t.now and i not in named]
+        return join_words([self._wording(i) for i in named][:MAX_CHOICES])
 
     def _then(self, esc: Escalation, out: list[Action]) -> None:
         if esc.then == "end":
@@ -674,7 +945,10 @@ class Engine:
     def _silence(self, out: list[Action]) -> None:
         if self.mode == "saving":
             self._unanswered_save(out)
+        elif self.mode == "listen" and self.visit is not None and self.visit.follow_up:
+            self._close_group(out)  # nobody else had anything
         elif self.mode in ("listen", "note", "confirm"):
+            self.visit.guess = None  # type: ignore[union-attr]
             self._escalate("on_silence", out)
         else:
             out.append(self._await())
@@ -782,6 +1056,17 @@ class Engine:
 
     def _back(self, out: list[Action]) -> None:
         assert self.visit is not None
+        node = self._node()
+        if node.for_each and not self.solo and self.visit.person > 0 and self.mode == "listen":
+            # Back one person at the same question.
+            self.visit.person -= 1
+            self.visit.given = [g for g in self.visit.given if g[0] != self._person()]
+            self.visit.silences = self.visit.unclears = 0
+            self._say(out, self._reply("back"), "reply")
+            out.append(EnterNode(self._label(self.visit.flow, self.visit.node), self._person()))
+            self._prompt(out)
+            out.append(self._listen())
+            return
         here = (self.visit.flow, self.visit.node)
         if self.history and self.history[-1] == here:
             self.history.pop()
@@ -801,13 +1086,18 @@ class Engine:
     def _skip(self, out: list[Action]) -> None:
         node = self._node()
         self._say(out, self._reply("skip"), "reply")
+        if node.step == "listen" and node.for_each and not self.solo and self.mode == "listen":
+            # Skip one person: ask the next, or go on when it was the last.
+            if self._more_people():
+                self._next_person(out)
+            else:
+                self._finish_round(out)
+            return
         if node.skip:
             self._goto(node.skip, out)
             return
         if node.step == "listen":
-            plain = [t for t in node.listen.values() if not t.now]
-            t = plain[-1] if plain else list(node.listen.values())[-1]
-            self._take(t, out, say=False)
+            self._goto(self._default_target(node), out)
             return
         if node.step in ("wait", "note", "read_notes"):
             self.note_text = ""
@@ -827,3 +1117,19 @@ class Engine:
         words = [self._wording(i) for i in node.listen][:5]
         lead = f"You could say {join_words(words)}. " if words else ""
         return lead + "You can also say pause, repeat, go back, skip, or stop at any time."
+
+
+def second_person(phrase: str) -> str:
+    """Turn an example answer round to the listener: "I'm okay" -> "you're okay"."""
+    words = phrase.split()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        pair = " ".join(words[i:i + 2]).lower()
+        if pair in _SECOND_PERSON:
+            out.append(_SECOND_PERSON[pair])
+            i += 2
+            continue
+        out.append(_SECOND_PERSON.get(words[i].lower(), words[i]))
+        i += 1
+    return " ".join(out)

@@ -65,7 +65,11 @@ DEFAULT_THRESHOLD = 82.0
 DEFAULT_MARGIN = 8.0
 DEFAULT_CONFIDENCE_FLOOR = 0.5
 _COMMAND_THRESHOLD = 90.0
+#: A phrase matched at least this well stands against the feelings vocabulary.
+EXACT_ENOUGH = 95.0
 _MAX_WORDS = 60
+#: A long, heartfelt answer is still read for feelings, up to this many words.
+_MAX_FEELING_WORDS = 150
 
 COMMAND_NAMES = (
     "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
@@ -129,6 +133,9 @@ _IDIOMS = {
     ("no", "worries"): "no_worries",
     ("not", "a", "problem"): "no_problem",
     ("no", "doubt"): "no_doubt",
+    # "I can't stop smiling" means "I keep smiling": not a negation, not a stop.
+    ("can", "not", "stop"): "keep",
+    ("could", "not", "stop"): "keep",
 }
 # Words that carry no meaning for telling answers apart; dropped from the
 # comparison key (both sides), never from the polarity analysis.
@@ -311,6 +318,52 @@ def _score(utterance_key: str, phrase_key: str) -> float:
 
 
 # --------------------------------------------------------------------------
+# Is a "stop" in a sentence a request to stop?
+# --------------------------------------------------------------------------
+
+# "before we stop", "when it stops": stopping is talked about, not asked for.
+_TIME_WORDS = frozenset("before when after until till once whenever if unless".split())
+_PRONOUNS = frozenset("i we you he she they it him her them us me".split())
+# "I asked him to stop", "she told them to stop": a story, not a request.
+_TELLING = frozenset("asked told begged made make".split())
+# Words that may sit between a "not" and the stop it negates:
+# "did not want it to stop", "do not stop", "would not ever stop".
+_UNDER_NOT = frozenset("it him her them you we i he she they ever really just even want wanted wanting "
+                       "like mean meant going to need have had let".split())
+# "we're done talking", "I'm finished sharing": done with that part, not with the check-in.
+_DONE_WORDS = frozenset({"done", "finished", "enough"})
+# Said before a stop that is still "on its own": "no, stop", "okay stop".
+_ALONE_LEADS = frozenset({"no", "okay", "oh", "please", "right"})
+
+
+def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
+    """Whether the stop phrase (or safe word) at ``words[pos:pos+length]`` asks to stop.
+
+    Biased toward yes: only clear signs say otherwise. A "not"/"never"
+    governing it ("I didn't want it to stop", "don't stop"), a time word
+    ("before we stop touching"), a story ("I asked him to stop"), or "done"
+    followed by an activity ("we're done talking").
+    """
+    before = list(words[max(0, pos - 5) : pos])
+    for j in range(len(before) - 1, -1, -1):
+        if before[j] in ("not", "never"):
+            between = before[j + 1 :]
+            if all(w in _UNDER_NOT for w in between):
+                return False
+            break
+    if before and before[-1] in _TIME_WORDS:
+        return False
+    if len(before) >= 2 and before[-2] in _TIME_WORDS and before[-1] in _PRONOUNS:
+        return False
+    if len(before) >= 3 and before[-1] == "to" and before[-2] in _PRONOUNS and before[-3] in _TELLING:
+        return False
+    after = words[pos + length : pos + length + 1]
+    if words[pos + length - 1] in _DONE_WORDS and after and after[0].endswith("ing"):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
 # Result
 # --------------------------------------------------------------------------
 
@@ -320,14 +373,18 @@ class Match:
     """The matcher's verdict for one utterance.
 
     ``kind`` is "command" (``name`` = a command, incl. "safe_word"),
-    "intent" (``name`` = the intent), "unclear" or "ambiguous" (``name`` is
-    None; ``alternatives`` lists the close intents, best first).
+    "danger" (``name`` = the kind, see :mod:`skill.care`; ``go_to`` where
+    to go), "need" (a small bodily need), "intent" (``name`` = the intent),
+    "unclear" or "ambiguous" (``name`` is None; ``alternatives`` lists the
+    close intents, best first).
     """
 
     kind: str
     name: str | None
     score: float
     alternatives: tuple[str, ...] = ()
+    go_to: str = ""  # danger: the node to go to (FLOW.NODE)
+    also_stop: bool = False  # danger: a stop was asked for in the same breath
 
 
 _UNCLEAR = Match("unclear", None, 0.0)
@@ -384,6 +441,8 @@ class Matcher:
         confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
         affirmative: Mapping[str, str | None] | Collection[str] | None = None,
         unsure_intent: str = _UNSURE,
+        feelings: Any = None,
+        care: Any = None,
     ) -> None:
         self.threshold = float(threshold)
         self.margin = float(margin)
@@ -396,8 +455,11 @@ class Matcher:
             affirmative = {a: DEFAULT_AFFIRMATIVE.get(a) for a in affirmative}
         self.affirmative: dict[str, str | None] = dict(affirmative)
         self.unsure_intent = unsure_intent
+        self.feelings = feelings  # skill.care.Feelings, or None
+        self.care = care  # skill.care.Care, or None
         self._commands_by_polarity: dict[tuple[bool, bool], list[tuple[str, tuple[str, ...], str]]] = {}
         self._stop_anywhere: list[tuple[str, ...]] = []
+        self._stop_alone: list[tuple[str, ...]] = [("stop",)]
         for name, phrases in commands.items():
             for phrase in phrases:
                 a = _analyze_cached(str(phrase))
@@ -408,26 +470,51 @@ class Matcher:
                 self._commands_by_polarity.setdefault(a.polarity, []).append(
                     (name, stripped, " ".join(stripped))
                 )
-                if name == "stop" and (len(a.words) >= 2 or a.words[0] in ("stop", "quit")):
-                    self._stop_anywhere.append(a.words)
+                if name == "stop":
+                    self._stop_alone.append(stripped)
+                    if len(a.words) >= 2 or a.words[0] in ("stop", "quit"):
+                        self._stop_anywhere.append(a.words)
         if not any(w == ("stop",) for w in self._stop_anywhere):
             self._stop_anywhere.append(("stop",))
         self._index_cache: dict[Any, _Index] = {}
 
     # -- commands ---------------------------------------------------------
 
-    def _safety(self, words: Sequence[str]) -> Match | None:
-        if self._safe_words and _find(words, self._safe_words) >= 0:
-            return Match("command", "safe_word", 100.0)
+    def _safety(self, words: Sequence[str], anywhere: bool = True) -> Match | None:
+        """The safe word or a stop request in ``words``.
+
+        ``anywhere`` (the default) reads the whole sentence: a stop phrase
+        counts wherever it is, unless the sentence shows it is not a request
+        (see :func:`stop_is_requested`). With ``anywhere=False`` (dictation)
+        only the safe word or a stop phrase said on its own counts.
+        """
+        if not anywhere:
+            stripped = _strip_polite(words)
+            while len(stripped) > 1 and stripped[0] in _ALONE_LEADS:
+                stripped = stripped[1:]
+            if self._safe_words and tuple(stripped) == self._safe_words:
+                return Match("command", "safe_word", 100.0)
+            if any(tuple(stripped) == tuple(p) for p in self._stop_alone):
+                return Match("command", "stop", 100.0)
+            return None
+        if self._safe_words:
+            pos = _find(words, self._safe_words)
+            while pos >= 0:
+                if stop_is_requested(words, pos, len(self._safe_words)):
+                    return Match("command", "safe_word", 100.0)
+                pos = _find(words, self._safe_words, pos + 1)
         for phrase in self._stop_anywhere:
             pos = _find(words, phrase)
             while pos >= 0:
-                before = words[max(0, pos - 3) : pos]
-                # "no, stop" is still stop; "can't stop", "don't want to stop" are not.
-                if not any(w in ("not", "never") for w in before):
+                if stop_is_requested(words, pos, len(phrase)):
                     return Match("command", "stop", 100.0)
                 pos = _find(words, phrase, pos + 1)
         return None
+
+    def is_safety(self, text: str, anywhere: bool = True) -> Match | None:
+        """Only the safety layer: the safe word or a stop request, else None."""
+        a = _analyze_cached(text if isinstance(text, str) else str(text))
+        return self._safety(a.words, anywhere) if a.words else None
 
     def _command(self, a: Analysis, allowed: Collection[str] | None) -> Match | None:
         stripped = _strip_polite(a.words)
@@ -438,9 +525,12 @@ class Matcher:
         for name, pwords, ptext in self._commands_by_polarity.get(a.polarity, ()):
             if allowed is not None and name not in allowed and name not in SAFETY_COMMANDS:
                 continue
+            at = _find(stripped, pwords)
+            if name in SAFETY_COMMANDS and at >= 0 and not stop_is_requested(stripped, at, len(pwords)):
+                continue  # "we're done talking": done with that part only
             if stripped == pwords:
                 score = 100.0
-            elif len(stripped) <= len(pwords) + 1 and _find(stripped, pwords) >= 0:
+            elif len(stripped) <= len(pwords) + 1 and at >= 0:
                 score = 95.0
             else:
                 # Close spelling of the whole command ("stop pleas", "repeet that").
@@ -544,26 +634,53 @@ class Matcher:
         intents: Mapping[str, Sequence[str]],
         confidence: float = 1.0,
         allowed_commands: Collection[str] | None = None,
+        *,
+        safety_anywhere: bool = True,
+        read_feelings: bool = True,
+        spot: bool = True,
+        spot_needs: bool = True,
+        danger_kinds: Collection[str] | None = None,
     ) -> Match:
         """Classify ``text`` heard at a node with these ``intents``.
 
         ``allowed_commands`` (None = all) limits the non-safety commands;
         stop and the safe word are always honoured, even below the
-        confidence floor.
+        confidence floor. Order: the safe word or a stop said on its own;
+        danger (``spot``, limited to ``danger_kinds``); a stop request
+        inside a sentence (only on its own when ``safety_anywhere`` is
+        False, as while dictating a note); a small need (``spot_needs``);
+        other commands; the node's intents, read with the feelings
+        vocabulary unless ``read_feelings`` is False.
         """
         a = _analyze_cached(text if isinstance(text, str) else str(text))
         if not a.words:
             return _UNCLEAR
-        safety = self._safety(a.words)
+        alone = self._safety(a.words, anywhere=False)
+        if alone is not None:
+            return alone  # the safe word or a stop, said on its own: at once
+        if spot and self.care is not None:
+            danger = self.care.danger_in(a.words, danger_kinds)
+            if danger is not None:
+                asked_stop = self._safety(a.words, safety_anywhere) is not None
+                return Match("danger", danger.kind, 100.0, ("negated",) if danger.negated else (),
+                             go_to=danger.go_to, also_stop=asked_stop)
+        safety = self._safety(a.words, safety_anywhere)
         if safety is not None:
             return safety
+        if spot and spot_needs and self.care is not None and self.care.need_in(a.words):
+            return Match("need", "need", 100.0)
         low_confidence = confidence < self.confidence_floor
         if len(a.words) > _MAX_WORDS:
             # Nobody answers a check-in question in a speech; fuzzy scores on
-            # long text only mislead. (Stop and the safe word were checked above.)
+            # long text only mislead. (Stop, the safe word and danger were
+            # checked above.) A long, heartfelt answer is still read for feelings.
+            if (read_feelings and self.feelings is not None and not low_confidence
+                    and len(a.words) <= _MAX_FEELING_WORDS):
+                return self._with_feelings(a, intents, _UNCLEAR)
             return _UNCLEAR
         command = self._command(a, allowed_commands)
         if command is not None and command.name in SAFETY_COMMANDS:
+            # A close spelling of a stop said on its own ("stop pleas").
             return command
         if low_confidence:
             return _UNCLEAR
@@ -571,7 +688,53 @@ class Matcher:
             exact = self._index(intents).exact
             if " ".join(a.words) not in exact and " ".join(_strip_polite(a.words)) not in exact:
                 return command
-        return self._intent(a, intents)
+        found = self._intent(a, intents)
+        if read_feelings and self.feelings is not None:
+            found = self._with_feelings(a, intents, found)
+        return found
+
+    def _with_feelings(self, a: Analysis, intents: Mapping[str, Sequence[str]], found: Match) -> Match:
+        """Let the feelings vocabulary read what the phrase lists did not see.
+
+        - No clear answer from the lists: the reading decides, landing on the
+          answer it means at this question ("I feel used" -> not_okay).
+        - Strong distress wins over a calmer answer ("happy, but I feel used").
+        - "I'm okay" at a yes/no question says how someone is: at "anything
+          else?" it is a no, not a yes.
+        - A near-exact phrase (score >= EXACT_ENOUGH) otherwise stands; a
+          looser one gives way to a reading that disagrees with it.
+        """
+        reading = self.feelings.read(a.words)
+        if reading is None:
+            return found
+        target = self.feelings.lands_on(reading.kind, intents.keys(), reading.strength)
+        if target in self.affirmative and (a.negated or a.hedged):
+            # Never an affirmative answer from a sentence with a "not" or a hedge.
+            target = self.unsure_intent if self.unsure_intent in intents else None
+        if target is None:
+            return found
+        score = max(found.score, self.threshold)
+        if found.kind != "intent":
+            if reading.about_self or reading.bare:
+                return Match("intent", target, score)
+            return found  # "the weather is nice today" is not an answer about anyone
+        if found.name == target:
+            return found
+        if reading.kind == "not_okay" and reading.strength >= 2 and found.name not in self.feelings.care_intents:
+            return Match("intent", target, score)
+        if (found.name in self.feelings.statements_override and reading.kind == "okay" and reading.statement
+                and target not in self.affirmative):
+            return Match("intent", target, score)
+        if found.score >= EXACT_ENOUGH:
+            return found
+        care = self.feelings.care_intents
+        if found.name in care and reading.kind in ("okay", "tender") and not a.negated:
+            return Match("intent", target, score)  # "I can't stop smiling" is not "I can't stop crying"
+        if found.name == self.unsure_intent and reading.kind in ("not_okay", "tender"):
+            return Match("intent", target, score)  # "kind of fragile": the hedge does not hide it
+        if found.name in self.affirmative and reading.kind != "okay":
+            return Match("intent", target, score)  # "happy but tired"
+        return found
 
 
 # --------------------------------------------------------------------------

@@ -186,3 +186,4 @@ class SessionContext:
     last_notes_ours: bool = True
     last_notes_from: str = ""
     last_notes_when: str = ""
+    support_line: str = ""  # said when someone may not be safe (config.yaml: support_line)

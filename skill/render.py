@@ -1,9 +1,9 @@
 """Fill placeholders in what the assistant says, with natural wording.
 
-Only seven placeholders exist ({name}, {names}, {partner}, {setting},
-{safe_word}, and for earlier notes {notes_from} and {notes_when}); anything
-else is caught by the validator, and here it is left as written rather than
-crash mid-session. Wording adapts to who is there:
+Only eight placeholders exist ({name}, {names}, {partner}, {setting},
+{safe_word}, {support_line}, and for earlier notes {notes_from} and
+{notes_when}); anything else is caught by the validator, and here it is left
+as written rather than crash mid-session. Wording adapts to who is there:
 nobody named reads "Hello there", two people read "Sam and Alex", and a
 question addressed "{name}, ..." to nobody in particular just drops the
 address instead of saying "you, how are you?".
@@ -18,6 +18,9 @@ from typing import Sequence
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 #: {notes_from} for earlier notes whose file does not say whose they are.
 UNKNOWN_NOTES_FROM = "an earlier check-in"
+#: {support_line} when none is configured (config.yaml: support_line). No
+#: country's numbers are built in.
+SUPPORT_LINE_UNSET = "your local crisis line"
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -48,6 +51,7 @@ class Who:
     safe_word: str = "red"
     notes_from: str = ""  # whose earlier notes are offered: "Sam and Alex"
     notes_when: str = ""  # when they were kept: "on Tuesday"; "" unknown
+    support_line: str = ""
 
 
 def render(text: str, who: Who) -> str:
@@ -84,6 +88,35 @@ def render(text: str, who: Who) -> str:
             return who.notes_from or UNKNOWN_NOTES_FROM
         if key == "notes_when":
             return who.notes_when
+        if key == "support_line":
+            return who.support_line.strip() or SUPPORT_LINE_UNSET
         return m.group(0)
 
     return _PLACEHOLDER.sub(value, text)
+
+
+_SAY_RE = re.compile(r"\bsay\s+(?:things\s+like\s+)?(.+)", re.IGNORECASE)
+_CUT_RE = re.compile(r"\s+(?:if|when|whenever|to|at any time|any time|for|in your)\b.*$", re.IGNORECASE)
+_NOT_ANSWERS = {"so", "it", "that", "them", "what", "the note", "help"}
+
+
+def offered_answers(text: str) -> list[str]:
+    """The answers a hint offers: "You can say yes, no, or not sure." -> yes, no, not sure.
+
+    Only sentences with "say ..."; {choices} is filled from the node itself,
+    so it is never checked.
+    """
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        if "{" in sentence:
+            continue
+        m = _SAY_RE.search(sentence)
+        if not m:
+            continue
+        rest = m.group(1).rstrip(".?! ")
+        for part in re.split(r",\s*|\s+or\s+", rest):
+            part = _CUT_RE.sub("", part.strip()).strip()
+            part = re.sub(r"^(?:or|just|then|and)\s+", "", part, flags=re.IGNORECASE)
+            if part and part.lower() not in _NOT_ANSWERS and not part.lower().startswith(("it ", "that ")):
+                out.append(part)
+    return out

@@ -226,6 +226,7 @@ def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext
         last_notes_ours=earlier.ours,
         last_notes_from=earlier.whose,
         last_notes_when=earlier.when,
+        support_line=getattr(args, "support_line", None) or "",
     )
 
 

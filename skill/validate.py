@@ -32,11 +32,14 @@ from skill.dialog import (
     load_commands,
     load_vocabulary,
 )
+from skill.render import offered_answers
 from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "notes_from", "notes_when")
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "notes_from", "notes_when", "support_line")
+#: Only in reprompts: the question restated, and answers the question accepts.
+REPROMPT_PLACEHOLDERS = ("question", "choices")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _TERMINAL_THEN = ("wait", "end")
 
@@ -156,6 +159,10 @@ class _Checker:
                 if t.resume and t.resume in flow.nodes:
                     local[nid].append(t.resume)
         roots = {flow.start} if flow.start in flow.nodes else set()
+        for target in self.care_targets():
+            fname, _, nid = target.rpartition(".")
+            if fname == flow.name and nid in flow.nodes:
+                roots.add(nid)  # care.yaml sends people here from anywhere
         for other in self.bundle.flows.values():
             for node in other.nodes.values():
                 for target, _, _ in edges(node, other):
@@ -216,11 +223,13 @@ class _Checker:
 
     # ---- placeholders --------------------------------------------------
 
-    def placeholders(self, text: str, mark: Mark, for_each: bool) -> None:
+    def placeholders(self, text: str, mark: Mark, for_each: bool, reprompt: bool = False) -> None:
         depth_open = text.count("{") - text.count("}")
         for m in _PLACEHOLDER_RE.finditer(text):
             name = m.group(1).strip()
             at = mark.at(m.start()) if mark.line and "\n" not in text[: m.start()] else mark
+            if reprompt and name in REPROMPT_PLACEHOLDERS:
+                continue
             if name not in PLACEHOLDERS:
                 self.err(at, f"unknown placeholder '{{{m.group(1)}}}'{did_you_mean(name, PLACEHOLDERS)}; "
                              f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
@@ -232,7 +241,7 @@ class _Checker:
     def texts(self, flow: Flow) -> None:
         for _, esc in flow_escalations(flow):
             for text, mark in zip(esc.reprompts, esc.reprompt_marks):
-                self.placeholders(text, mark, False)
+                self.placeholders(text, mark, False, reprompt=True)
         for node in flow.nodes.values():
             fe = node.for_each
             for v in node.say + node.say_solo:
@@ -245,7 +254,7 @@ class _Checker:
             for esc in (node.on_silence, node.on_unclear):
                 if esc:
                     for text, mark in zip(esc.reprompts, esc.reprompt_marks):
-                        self.placeholders(text, mark, fe)
+                        self.placeholders(text, mark, fe, reprompt=True)
 
     def command_texts(self) -> None:
         for cmd in self.bundle.commands.values():
@@ -289,17 +298,124 @@ class _Checker:
                 if arm.cond is not None and arm.cond_mark is not None:
                     self.condition(flow, arm.cond, arm.cond_mark)
 
+    def care_targets(self) -> list[str]:
+        care = self.bundle.care
+        if care is None:
+            return []
+        from skill.care import go_to_targets
+
+        return list(go_to_targets(care).values())
+
+    def care(self) -> None:
+        """care.yaml's go_to targets must be nodes (FLOW.NODE)."""
+        care = self.bundle.care
+        if care is None or self.bundle.directory is None:
+            return
+        from skill.care import go_to_targets
+
+        label = str(self.bundle.directory / "care.yaml")
+        for where, target in go_to_targets(care).items():
+            fname, _, nid = target.rpartition(".")
+            flow = self.bundle.flows.get(fname)
+            if flow is None or nid not in flow.nodes:
+                self.err(Mark(label, 1, 1), f"'{where}' goes to '{target}', which is not a node; "
+                                            "write it as FLOW.NODE (for example safety.unsafe)")
+
+    # ---- wording: short prompts, restating reprompts, honest hints ------
+
+    def length(self, text: str, mark: Mark, limit: int, what: str) -> None:
+        words = len(_PLACEHOLDER_RE.sub("", text).split())
+        if words > limit:
+            self.err(mark, f"{what} has {words} words; keep it to {limit} or fewer (people listen with eyes "
+                           "closed)", "warning")
+
+    def wording(self, flow: Flow) -> None:
+        care_flow = flow.name in CARE_FLOWS
+        for node in flow.nodes.values():
+            limit, what = (MAX_AFTER_DISTRESS, "a reply after distress") if care_flow else (MAX_PROMPT, "a prompt")
+            for v in node.say + node.say_solo:
+                self.length(v.text, v.mark, limit, what)
+            if node.help and node.help_mark:
+                self.length(node.help, node.help_mark, MAX_PROMPT, "a help text")
+            for intent, t in node.listen.items():
+                after_distress = care_flow or intent in DISTRESS_INTENTS
+                for v in t.say:
+                    self.length(v.text, v.mark, MAX_AFTER_DISTRESS if after_distress else MAX_PROMPT,
+                                "a reply after distress" if after_distress else "a reply")
+            if node.step != "listen":
+                continue
+            for which in ("on_silence", "on_unclear"):
+                esc = _effective(node, flow, which)
+                if esc is None:
+                    continue
+                for text, mark in zip(esc.reprompts, esc.reprompt_marks):
+                    self.length(text, mark, MAX_PROMPT, "a reprompt")
+                if len(esc.reprompts) >= 2 and "{question}" not in esc.reprompts[1]:
+                    mark = esc.reprompt_marks[1] if len(esc.reprompt_marks) > 1 else esc.mark
+                    self.err(mark, f"the second {which} reprompt (used at node '{node.id}') should restate the "
+                                   "question: include {question}", "warning")
+            self.hints(flow, node)
+
+    def hints(self, flow: Flow, node: Node) -> None:
+        """Every answer a hint offers ("you can say yes, no, or not sure") must be
+        one this node understands (an answer it listens for, or a command)."""
+        matcher = self.matcher()
+        if matcher is None:
+            return
+        intents = {i: self.bundle.intent_phrases(node, i) or () for i in node.listen}
+        texts: list[tuple[str, Mark]] = []
+        if node.help and node.help_mark:
+            texts.append((node.help, node.help_mark))
+        for which in ("on_silence", "on_unclear"):
+            esc = _effective(node, flow, which)
+            if esc is not None:
+                texts += list(zip(esc.reprompts, esc.reprompt_marks))
+        for text, mark in texts:
+            for offered in offered_answers(text):
+                m = matcher.match(offered, intents, 1.0, LISTEN_COMMANDS, spot=False)
+                if m.kind == "command" or (m.kind == "intent" and m.name in node.listen):
+                    continue
+                self.err(mark, f"the hint offers '{offered}', which node '{node.id}' does not understand; "
+                               "offer an answer it listens for, or use {choices}", "warning")
+
+    def matcher(self):  # noqa: ANN201 - a skill.matcher.Matcher, built once
+        if not hasattr(self, "_matcher"):
+            try:
+                from skill.matcher import Matcher
+
+                commands = {name: list(c.phrases) for name, c in self.bundle.commands.items() if c.phrases}
+                self._matcher = Matcher(commands, feelings=self.bundle.feelings,
+                                        **({"affirmative": self.bundle.affirmative}
+                                           if self.bundle.affirmative is not None else {}))
+            except Exception as exc:  # never let the checker crash on a half-broken bundle
+                log.debug("no matcher for hint checks: %s", exc)
+                self._matcher = None
+        return self._matcher
+
     def run(self, flows: Iterable[Flow]) -> list[Problem]:
+        self.care()
         for flow in flows:
             self.targets(flow)
             self.graph(flow)
             self.intents(flow)
             self.texts(flow)
             self.conditions(flow)
+            self.wording(flow)
         self.command_texts()
         return self.problems
 
 
+#: Commands heard at a question ("continue" only means something during a wait).
+LISTEN_COMMANDS = frozenset({"stop", "pause", "repeat", "back", "skip", "help", "slower", "faster", "quieter",
+                             "louder", "forget"})
+#: Longest prompt, in words (people listen with their eyes closed).
+MAX_PROMPT = 30
+#: Longest reply once someone has said they are not okay.
+MAX_AFTER_DISTRESS = 20
+#: Flows that only run after distress or danger.
+CARE_FLOWS = ("support", "safety")
+#: Answers that mean distress: the replies to them are kept short.
+DISTRESS_INTENTS = frozenset({"not_okay", "hurting", "support"})
 def _reach(roots: Iterable[str], graph: dict[str, list[str]]) -> set[str]:
     seen: set[str] = set()
     stack = list(roots)
@@ -476,7 +592,10 @@ def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
         return b.problems
     all_nodes = {nid for f in bundle.flows.values() for nid in f.nodes}
     all_nodes |= {f"{f.name}.{nid}" for f in bundle.flows.values() for nid in f.nodes}
-    intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word"}
+    from skill.care import DANGER_KINDS
+
+    # What the matcher can say besides intents: danger kinds and a small need.
+    intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word", "need"} | set(DANGER_KINDS)
     for f in bundle.flows.values():
         intents |= set(f.intents)
         for n in f.nodes.values():

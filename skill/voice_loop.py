@@ -670,7 +670,8 @@ def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
                           safe_word=getattr(args, "safe_word", None) or "red",
                           notes_enabled=bool(getattr(args, "notes_enabled", True)),
                           last_notes=list(earlier.notes), last_notes_ours=earlier.ours,
-                          last_notes_from=earlier.whose, last_notes_when=earlier.when)
+                          last_notes_from=earlier.whose, last_notes_when=earlier.when,
+                          support_line=getattr(args, "support_line", None) or "")
 
 
 def run(args: argparse.Namespace, bundle: Any) -> int:

@@ -100,10 +100,12 @@ def test_per_person_priority_first_listed_wins(bundle):
     e = make(bundle)
     e.start()
     acts = e.handle(Heard("I'm okay"))
-    assert EnterNode("feel", "Alex") in acts and says(acts)[0].startswith("Alex, how")
+    # Each person's answer gets its own short reply, then the next person is asked.
+    assert says(acts)[0] in ("Good to hear.", "I'm glad.")
+    assert EnterNode("feel", "Alex") in acts and says(acts)[1].startswith("Alex, how")
     acts = e.handle(Heard("not sure"))
-    assert says(acts)[0] == "That's alright."  # unsure is listed before okay
-    assert e.node == "drink"
+    assert says(acts)[0] == "That's alright."
+    assert e.node == "drink"  # unsure is listed before okay: its transition is followed
 
 
 def test_now_transition_goes_at_once_and_resumes(bundle):
@@ -114,8 +116,11 @@ def test_now_transition_goes_at_once_and_resumes(bundle):
     assert e.node == "helper.start"
     assert not any(isinstance(a, EnterNode) and a.person == "Alex" for a in acts)
     acts = e.handle(Heard("keep checking in"))
-    assert e.node == "drink"
+    # Support for one person comes back to the next person, not past them.
+    assert e.node == "feel" and EnterNode("feel", "Alex") in acts
     assert isinstance(last(acts), Listen)
+    e.handle(Heard("I'm okay"))
+    assert e.node == "drink"  # where the support would have come back to
 
 
 def test_sub_flow_can_end_session(bundle):
@@ -196,7 +201,12 @@ def test_repeat_back_skip_help(bundle):
     assert AT_START in says(acts)
     acts = e.handle(Heard("help"))
     assert says(acts) == ["You could say okay or not okay."]
-    acts = e.handle(Heard("skip"))  # default: last non-now transition (okay) -> drink
+    acts = e.handle(Heard("skip"))  # skips Sam only
+    assert e.node == "feel" and EnterNode("feel", "Alex") in acts
+    acts = e.handle(Heard("go back"))  # back one person
+    assert EnterNode("feel", "Sam") in acts and AT_START not in says(acts)
+    e.handle(Heard("skip"))
+    acts = e.handle(Heard("skip"))  # nobody answered: last non-now transition (okay) -> drink
     assert e.node == "drink"
     acts = e.handle(Heard("help"))  # default help from the intents
     assert "yes" in says(acts)[0] and "stop" in says(acts)[0]
@@ -218,9 +228,13 @@ def test_adjust_commands(bundle):
 
 def test_silence_escalates_then_waits_then_closes(bundle):
     e = make(bundle)
-    e.start()
+    question = says(e.start())[-1]
     texts = [says(e.handle(Silence())) for _ in range(3)]
-    assert texts == [["Take your time."], ["No hurry at all."], ["You can say okay or not okay."]]
+    assert texts[0] == ["Take your time."]
+    # The second reprompt restates the question, never word for word.
+    assert texts[1][0].startswith("No hurry. Sam, how") and question not in texts[1][0]
+    # The third names answers this question accepts.
+    assert texts[2] == ["You can say okay or not okay."]  # from the node's help
     acts = e.handle(Silence())
     assert says(acts) == [] and isinstance(last(acts), Wait)
     assert "i am okay" in last(acts).phrases
@@ -236,7 +250,7 @@ def test_unclear_escalates_then_ends_kindly(bundle):
     e = make(bundle)
     e.start()
     assert says(e.handle(Heard("what's the weather like"))) == ["Sorry, I didn't catch that."]
-    assert says(e.handle(Heard("purple elephants"))) == ["Could you say it another way?"]
+    assert says(e.handle(Heard("purple elephants")))[0].startswith("Let me ask another way. Sam, how")
     acts = e.handle(Heard("banana bread"))
     assert last(acts) == End("no_response")
 
@@ -245,13 +259,14 @@ def test_low_confidence_is_not_a_guess(bundle):
     e = make(bundle)
     e.start()
     acts = e.handle(Heard("I'm okay", confidence=0.1))
-    assert e.node == "feel" and says(acts) == ["Sorry, I didn't catch that."]
+    # Asked again, restating the question in other words.
+    assert e.node == "feel" and says(acts) == ["Sorry, I didn't catch that. Sam, how do you feel?"]
     acts = e.handle(Heard("stop", confidence=0.1))  # safety is honoured even then
     assert last(acts) == End("stopped")
 
 
 class _AmbiguousMatcher:
-    def match(self, text, intents, confidence=1.0, allowed_commands=None):
+    def match(self, text, intents, confidence=1.0, allowed_commands=None, **how):
         from skill.matcher import Match
 
         return Match("ambiguous", None, 85.0, ("okay", "not_okay"))
