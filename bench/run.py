@@ -122,34 +122,30 @@ OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor
 
 
 def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = ()):
-    """The product's own factory: ``pocketsphinx``, ``vosk-ko``, ``vosk-en``.
+    """A recognizer by backend name, from the product's own factory
+    (``skill.backends.make_recognizer``): ``pocketsphinx``, any other backend
+    the factory knows (the neural ones), and ``vosk-ko`` / ``vosk-en`` (Vosk
+    with the Korean model or an English one from models/).
 
-    With tuning ``OPTIONS`` the backend class is built directly with them
-    (same endpointer configuration), so an experiment differs in one knob only.
+    With tuning ``OPTIONS`` a PocketSphinx or Vosk recognizer is built by its
+    public constructor with them (same endpointer configuration), so an
+    experiment differs in one knob only.
     """
     from skill import backends
-    kind = backend.split("-")[0]
+    kind = "vosk" if backend.startswith("vosk-") else backend
     kw = {} if ENDPOINT_SILENCE is None else {"endpoint_silence": ENDPOINT_SILENCE}
     options = dict(OPTIONS)
     options.pop("phrases", None)
-    variant = options.pop("endpointer", None)
-    if options.pop("grammar", None) == "filler":
-        from bench import variants
-        variants.apply_filler()
     if not options:
-        rec = backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
-    else:
-        endpoint = backends.endpoint_config(**kw)
-        if kind == "pocketsphinx":
-            from skill.recognizer_sphinx import SphinxRecognizer
-            rec = SphinxRecognizer(endpoint=endpoint, **options)
-        else:
-            from skill.recognizer_vosk import VoskRecognizer
-            rec = VoskRecognizer(Path(model), endpoint=endpoint, **options)
-    if variant:
-        from bench import variants
-        variants.apply(rec, variant)
-    return rec
+        return backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
+    endpoint = backends.endpoint_config(**kw)
+    if kind == "pocketsphinx":
+        from skill.recognizer_sphinx import SphinxRecognizer
+        return SphinxRecognizer(endpoint=endpoint, **options)
+    if kind == "vosk":
+        from skill.recognizer_vosk import VoskRecognizer
+        return VoskRecognizer(Path(model), endpoint=endpoint, **options)
+    raise SystemExit(f"--option is for pocketsphinx and vosk; {backend} takes none")
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -165,6 +161,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def model_for(backend: str) -> str | None:
+    """The model folder a backend name implies (Vosk only; others find their own)."""
     if backend.startswith("vosk-ko"):
         try:
             from skill.models import korean_model_path
