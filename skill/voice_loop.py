@@ -556,7 +556,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="microphone: number or part of the name (see --list-devices)")
     g.add_argument("--output-device", default=None, metavar="N|NAME",
                    help="speaker: number or part of the name (see --list-devices)")
-    g.add_argument("--backend", default=None, choices=("auto", "vosk", "pocketsphinx"),
+    g.add_argument("--backend", default=None, choices=("auto", "whisper", "vosk", "pocketsphinx"),
                    help="speech recognizer (default: auto)")
     g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
     from skill.endpoint import DEFAULT_SILENCE
