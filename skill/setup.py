@@ -66,7 +66,7 @@ QUESTIONS: tuple[Question, ...] = (
              lambda a: config.BY_KEY["setting"].check(a)),
     Question("safe_word", "A safe word that always stops the check-in at once", config.check_safe_word),
     Question("notes", "Offer to keep a short note when a check-in ends? (yes or no)", _yes_no),
-    Question("backend", "Speech recognizer: auto, vosk or pocketsphinx?",
+    Question("backend", "Speech recognizer: auto, whisper, vosk or pocketsphinx?",
              lambda a: config.BY_KEY["backend"].check(a)),
     Question("voice", "Voice name (type 'default' for the calm default voice)",
              _optional(config.BY_KEY["voice"].check)),

