@@ -104,7 +104,7 @@ def build_sample(args) -> tuple[list[C.Utterance], str]:
         + ", ".join(f"{k} {v}" for k, v in fams.items()) + "; "
         + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")."
         + sweeps + " The rest is drawn at random per voice family, category and SNR"
-        f"{'' if args.quick else ' (20 and 5 dB at half the size of clean and 10 dB)'}. Noise in turn: "
+        f"{'' if args.quick else ' (20 and 5 dB at a quarter of the size of clean and 10 dB)'}. Noise in turn: "
         f"pink, brown, running water (sox) or background speech (two overlapping conversations by four "
         f"synthetic voices, never the answer's own; see bench/audio.py), mixed at the SNR of the voiced "
         f"part; 2 s of trailing room audio after the speech. Naive baseline on "
@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=float, default=0.1, help="feed block in seconds (0.1-0.2)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     ap.add_argument("--baseline-share", type=float, default=None,
-                    help="share of the sample the naive baseline runs on (default 0.5; quick: 1)")
+                    help="share of the sample the naive baseline runs on (default 0.3; quick: 1)")
     ap.add_argument("--idle-seconds", type=float, default=None, help="idle listening probe (default 10, quick 2)")
     ap.add_argument("--endpoint-silence", type=float, default=None)
+    ap.add_argument("--no-pace", action="store_true",
+                    help="feed everything as fast as possible (faster; hides background decoding)")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                     help="recognizer constructor argument (tuning); marks the run as a variant")
     ap.add_argument("--rewrite", action="store_true",
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown voice family {unknown[0]!r}: choose from {', '.join(C.FAMILY_VOICES)}", file=sys.stderr)
         return 2
     if args.baseline_share is None:
-        args.baseline_share = 1.0 if args.quick else 0.5
+        args.baseline_share = 1.0 if args.quick else 0.3
     out = args.out or (args.cache / "quick" if args.quick else REPO / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     idle = args.idle_seconds if args.idle_seconds is not None else (2.0 if args.quick else 10.0)
@@ -185,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.time()
                 log.info("running %s%s ...", backend, " (naive baseline)" if naive else "")
                 try:
-                    run = child(["--backend", backend, *(["--naive"] if naive else []), "--manifest",
+                    pace = [] if (naive or args.no_pace) else ["--pace"]
+                    run = child(["--backend", backend, *(["--naive"] if naive else []), *pace, "--manifest",
                                  str(base_manifest if naive else manifest), *common], 3600)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     log.error("%s", exc)

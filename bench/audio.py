@@ -147,12 +147,15 @@ def _conversation(lines: list[np.ndarray], rng: np.random.Generator, total: int)
     return out
 
 
-def render_babble(talkers: tuple[str, ...], script: tuple[str, ...], seed: int, path: Path) -> None:
-    """A NOISE_SECONDS bed of background speech: two overlapping conversations
-    of two talkers each, every line spoken by a real synthesizer, levelled
-    per talker, then normalised like the sox beds. Deterministic for a seed."""
+def render_babble(talkers: tuple[str, ...], script: tuple[str, ...], seed: int, path: Path,
+                  seconds: int = NOISE_SECONDS) -> None:
+    """A bed of background speech: two overlapping conversations of (up to)
+    two talkers each, every line spoken by a real synthesizer, levelled per
+    talker, then normalised like the sox beds. Deterministic for a seed."""
+    if len(talkers) < 2:
+        raise ValueError("background speech needs at least two talkers")
     rng = np.random.default_rng(seed)
-    total = NOISE_SECONDS * SAMPLE_RATE
+    total = int(seconds * SAMPLE_RATE)
     layers = []
     for layer, pair in enumerate((talkers[0::2], talkers[1::2])):
         lines = []

@@ -60,14 +60,14 @@ QUICK_EN = {"in_scope": 2, "negated_hedged": 1, "stop": 1, "safe_word": 1, "out_
 # (family, category, SNR), scaled by the SNR's weight (the targets name clean
 # and 10 dB) ...
 PLAN: dict[str, dict[str, int]] = {
-    "espeak": {"in_scope": 8, "negated_hedged": 3, "stop": 3, "safe_word": 2, "command": 2,
-               "out_of_scope": 4},
-    "flite": {"in_scope": 20, "negated_hedged": 3, "stop": 3, "safe_word": 1, "command": 4,
-              "out_of_scope": 8},
-    "festival": {"in_scope": 10, "negated_hedged": 2, "stop": 2, "safe_word": 1, "command": 2,
-                 "out_of_scope": 5},
+    "espeak": {"in_scope": 6, "negated_hedged": 2, "stop": 2, "safe_word": 1, "command": 1,
+               "out_of_scope": 3},
+    "flite": {"in_scope": 16, "negated_hedged": 2, "stop": 2, "safe_word": 1, "command": 3,
+              "out_of_scope": 6},
+    "festival": {"in_scope": 8, "negated_hedged": 2, "stop": 2, "safe_word": 1, "command": 2,
+                 "out_of_scope": 4},
 }
-SNR_WEIGHT = {None: 1.0, 20.0: 0.5, 10.0: 1.0, 5.0: 0.5}
+SNR_WEIGHT = {None: 1.0, 20.0: 0.25, 10.0: 1.0, 5.0: 0.25}
 # ... and sweeps, so that nothing the safety targets name is left to chance:
 # every distinct text of the categories, once, at that SNR, voices taken in
 # turn from the group (the safe word once per voice). Strata a sweep covers
@@ -481,10 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dialogs / "vocabulary.yaml").exists():
         print(f"{args.dialogs}: no vocabulary.yaml; pass --dialogs DIR with the dialogue files", file=sys.stderr)
         return 2
-    per_en = None if args.all else SAMPLE_EN
-    per_ko = None if args.all else SAMPLE_KO
-    labels, utts = build_english(args.dialogs, per_en)
-    klabels, kutts = build_korean(per_ko)
+    labels, _ = build_english(args.dialogs, {})
+    if args.all:
+        utts = [u for fam, voices in FAMILY_VOICES.items()
+                for u in sample(labels, voices, RATES, SNRS, {c: 10**9 for c in CATEGORIES})]
+    else:
+        utts = benchmark_sample(labels)
+    klabels, kutts = build_korean(None if args.all else SAMPLE_KO)
     corpus = Corpus(args.cache)
     made = corpus.ensure(utts + kutts, workers=args.workers)
     (args.cache / "manifest.jsonl").write_text(
@@ -494,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         counts[u.label.category] = counts.get(u.label.category, 0) + 1
     log.info("labels: %d English at %d nodes, %d Korean; population %d + %d utterances",
              len(labels), len({(l.flow, l.node) for l in labels}), len(klabels),
-             population(labels, VOICES_EN, RATES, SNRS), population(klabels, VOICES_KO, RATES, SNRS))
+             population(labels, [v for vs in FAMILY_VOICES.values() for v in vs], RATES, SNRS),
+             population(klabels, VOICES_KO, RATES, SNRS))
     log.info("sample: %d utterances %s; rendered %d new files into %s", len(utts) + len(kutts),
              counts, made, args.cache)
     return 0
