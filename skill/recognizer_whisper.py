@@ -503,7 +503,6 @@ class WhisperRecognizer:
 
     def judge(self, heard: Transcript, scorer: Scorer) -> tuple[str, float]:
         """Accept, doubt or reject one transcript (see the module doc)."""
-        score = scorer.scores
         text = heard.text
         plain = _plain(text)
         if not plain:
@@ -511,30 +510,44 @@ class WhisperRecognizer:
         if heard.no_speech_prob > NO_SPEECH_MAX and heard.avg_logprob < LOGPROB_NO_SPEECH:
             log.info("dropped a transcript of what Whisper took for no speech")
             return "", 0.0
+        if plain in self.stop_phrases:
+            return text, CONFIDENCE_ACCEPT if heard.avg_logprob < LOGPROB_LOW else 1.0  # never doubted
+        stop = self._stop_instead(heard, plain, scorer)
+        if stop is not None:
+            return stop, CONFIDENCE_ACCEPT
         if heard.avg_logprob < LOGPROB_REJECT:
             log.info("dropped an unsure transcript (avg log prob %.2f)", heard.avg_logprob)
             return "", 0.0
         confidence = confidence_for(heard.avg_logprob)
-        if plain in self.stop_phrases:
-            return text, max(confidence, CONFIDENCE_ACCEPT)  # a stop is never doubted
-        stops = stop_candidates(plain, self.stop_phrases) if self.check_stops else []
-        if stops and len(heard.first):
-            best_first = float(heard.first.max())
-            stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
-        if stops:
-            own, *theirs = score([text] + stops)
-            best = max(range(len(stops)), key=lambda i: theirs[i])
-            if theirs[best] >= own - STOP_MARGIN:
-                log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
-                         theirs[best], own)
-                return stops[best], max(confidence, CONFIDENCE_ACCEPT)
         if self.check_negation and reads_positive(text):
             candidates = negations(text)
             if candidates:
-                own, *theirs = score([text] + candidates)
+                own, *theirs = scorer.scores([text] + candidates)
                 best = max(theirs)
                 if best >= own - NEGATION_MARGIN:
                     log.info("a negated reading fits the audio nearly as well (%.2f vs %.2f): unsure",
                              best, own)
                     return text, min(confidence, UNSURE_CONFIDENCE)
         return text, confidence
+
+    def _stop_instead(self, heard: Transcript, plain: str, scorer: Scorer) -> str | None:
+        """The stop phrase that fits the audio about as well as a short transcript, if any.
+
+        Also for transcripts too unsure to keep ("quit" came back as an
+        unsure "Go in."): a stop hidden in them must still be heard.
+        """
+        if not self.check_stops:
+            return None
+        stops = stop_candidates(plain, self.stop_phrases)
+        if stops and len(heard.first):
+            best_first = float(heard.first.max())
+            stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
+        if not stops:
+            return None
+        own, *theirs = scorer.scores([heard.text] + stops)
+        best = max(range(len(stops)), key=lambda i: theirs[i])
+        if theirs[best] < own - STOP_MARGIN:
+            return None
+        log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
+                 theirs[best], own)
+        return stops[best]
