@@ -34,6 +34,7 @@ probability of any given sentence for the encoded audio, about 20 ms each):
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import importlib.util
 import logging
@@ -113,6 +114,10 @@ STOP_MARGIN = 5.0
 # come with the transcript); "yes" then scores none of them.
 STOP_FIRST_MARGIN = 6.0
 STOP_CHECK_MAX_WORDS = 4
+# An utterance with at most this much speech (seconds) may be a one- or
+# two-word stop or safe word whatever Whisper wrote: a custom safe word such
+# as "pineapple" came back as "Hi, now the last..." (kal16).
+SHORT_SPEECH = 1.5
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -231,25 +236,27 @@ def negations(text: str) -> list[str]:
     return out[:5]
 
 
-def stop_candidates(plain: str, stop_phrases: set[str]) -> list[str]:
-    """Stop phrases worth scoring against a short transcript that is not one.
+def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> list[str]:
+    """Stop phrases worth scoring against a transcript that is not one.
 
-    One or two words: every stop phrase of one or two words ("Right." may
-    be "red"); three or four: those of about the same length sharing a word
-    ("in the session" may be "end the session"). Longer transcripts are
-    sentences, where the matcher finds a stop phrase by itself. Each scored
-    phrase costs about 15-20 ms, so the list is kept short.
+    One or two words, or ``short`` speech (at most SHORT_SPEECH seconds):
+    every stop phrase of one or two words ("Right." may be "red"); three or
+    four words: those of about the same length sharing a word ("in the
+    session" may be "end the session"). Other transcripts are sentences,
+    where the matcher finds a stop phrase by itself. Each scored phrase costs
+    about 15-20 ms, so the list is kept short.
     """
     words = plain.split()
-    if not words or plain in stop_phrases or len(words) > STOP_CHECK_MAX_WORDS:
+    if not words or plain in stop_phrases:
         return []
     out = []
     for phrase in sorted(stop_phrases):
         size = len(phrase.split())
-        if len(words) <= 2:
+        if len(words) <= 2 or short:
             if size <= 2:
                 out.append(phrase)
-        elif abs(size - len(words)) <= 1 and set(phrase.split()) & set(words):
+        elif len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
+                and set(phrase.split()) & set(words):
             out.append(phrase)
     return out
 
@@ -267,6 +274,7 @@ class Transcript:
     no_speech_prob: float
     tokens: int
     first: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0  # how long the speech itself lasted (0: not known)
 
 
 class Scorer(Protocol):
@@ -499,6 +507,8 @@ class WhisperRecognizer:
                                 np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
         encoded, frames = self._engine.encode(audio)
         heard = self._engine.transcribe(encoded)
+        speech = len(pcm) / 2 / SAMPLE_RATE - self._endpointer.config.pre_roll - EARLY_QUIET
+        heard = dataclasses.replace(heard, seconds=max(0.0, speech))
         return self.judge(heard, _AudioScorer(self._engine, encoded, frames))
 
     def judge(self, heard: Transcript, scorer: Scorer) -> tuple[str, float]:
@@ -538,7 +548,8 @@ class WhisperRecognizer:
         """
         if not self.check_stops:
             return None
-        stops = stop_candidates(plain, self.stop_phrases)
+        short = 0.0 < heard.seconds <= SHORT_SPEECH
+        stops = stop_candidates(plain, self.stop_phrases, short)
         if stops and len(heard.first):
             best_first = float(heard.first.max())
             stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]

@@ -103,6 +103,14 @@ def test_a_stop_heard_as_another_word_is_rescued_by_scoring(rec, say):
     assert normalize(run(plain, say("red", "kal16")).text) != "red"
 
 
+def test_a_custom_safe_word_heard_as_a_sentence_is_still_heard(say):
+    """kal16's "pineapple" comes back as "Hi, now the last..."; the speech was
+    short, so the one- and two-word stops are scored, and the safe word wins."""
+    rec = backends.make_recognizer("whisper", stop_phrases=("stop", "that's enough", "pineapple"))
+    result = run(rec, say("pineapple", "kal16"))
+    assert result.text == "pineapple" and result.confidence >= CONFIDENCE_ACCEPT
+
+
 def test_ordinary_short_answers_are_not_taken_for_stops(rec, say):
     for text, voice in (("yes", "awb"), ("right", "slt"), ("help", "rms"), ("maybe", "kal16")):
         result = run(rec, say(text, voice))
@@ -227,3 +235,9 @@ def test_stop_candidates_are_few_and_of_a_like_length():
     assert stop_candidates("in the session", stops) == ["end the session"]
     assert stop_candidates("stop", stops) == []
     assert stop_candidates("we talked about it for a while", stops) == []
+
+
+def test_short_speech_is_checked_against_one_and_two_word_stops_whatever_was_written():
+    stops = {"stop", "pineapple", "end the session"}
+    assert stop_candidates("hi now the last one", stops) == []
+    assert stop_candidates("hi now the last one", stops, short=True) == ["pineapple", "stop"]

@@ -406,8 +406,8 @@ def test_whisper_not_okay_reaches_support(run_session):
     s.say("I'm not okay", FLITE_VOICE)
     s.next_turn(timeout=60)
     heard = [r for r in s.records() if r["event"] == "heard"]
-    assert heard and heard[0]["intent"] in ("not_okay", "hurting", "support"), s.trail()
-    assert "breathe" in s.nodes() or any(n in s.nodes() for n in ("start", "quiet")), s.trail()
+    assert heard and heard[0]["intent"] == "not_okay", s.trail()
+    assert "support.start" in s.nodes(), s.trail()
 
 
 def test_whisper_quick_check_in_completes_with_natural_answers(run_session):
@@ -445,6 +445,6 @@ def test_whisper_note_is_dictated_and_read_back_word_for_word(run_session, tmp_p
     assert readback is not None, s.trail()
     words = lambda text: "".join(c.lower() if c.isalnum() or c in " '" else " " for c in text).split()  # noqa: E731
     assert words(note) == words(readback["text"])[2:-4], readback  # "I have: ... . Shall I keep that?"
-    kept = list((tmp_path / "data").rglob("*.json*"))
+    kept = list((tmp_path / "data").rglob("*.md"))
     assert kept, "no note file was written"
     assert any(" ".join(words(note)) in " ".join(words(p.read_text(encoding="utf-8"))) for p in kept)
