@@ -34,15 +34,16 @@ probability of any given sentence for the encoded audio, about 20 ms each):
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import importlib.util
 import logging
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -75,6 +76,12 @@ MAX_TOKENS = 96  # a 15 s utterance (the endpointer's cap) is about 50 tokens
 
 # Quiet after speech before the early decode starts (see the module doc).
 EARLY_QUIET = 0.15
+# Digital silence put before each utterance's audio (after the endpointer's
+# own 0.3 s pre-roll). Whisper was trained on speech that does not start at
+# the first sample: measured on 10 short flite answers, awb's "yes" came back
+# as "You are" without it and as "Yes." with it; mean log probability rose
+# for 7 of the 10 (e.g. "maybe" -1.36 -> -0.76).
+LEAD_IN = 0.3
 
 # Hallucination gate. Whisper invents text on noise ("Thank you."): the
 # endpointer only hands over audio that rose above the noise floor, and a
@@ -83,16 +90,34 @@ EARLY_QUIET = 0.15
 # rule, or when it is unsure enough on its own.
 NO_SPEECH_MAX = 0.6
 LOGPROB_NO_SPEECH = -1.0
-LOGPROB_REJECT = -1.5
-# Confidence reported for a transcript: 1.0 down to the accept band at
-# LOGPROB_LOW, then falling (see docs/speech.md for the measured spread).
-LOGPROB_LOW = -1.0
-# A negated counterpart scoring within this many nats per token of the
-# transcript makes the answer "unsure" (middle band).
-NEGATION_MARGIN = 1.0
-# A stop phrase scoring within this margin of a short transcript replaces it.
-STOP_MARGIN = 2.5
+# Mean token log probability: at or above LOGPROB_LOW the transcript is taken
+# (confidence 1.0); down to LOGPROB_REJECT it is confirmed (middle band);
+# below, dropped (asked again). Measured on 328 flite answers: transcripts
+# exactly right had -2.26 to -0.02 (6 below -1.5); wrong ones -3.0 to -0.16,
+# so the value mostly tells the one-word answers Whisper guessed at.
+LOGPROB_LOW = -1.5
+LOGPROB_REJECT = -2.5
+# A negated counterpart whose log probability (nats, whole sentence) comes
+# within this margin of the transcript's makes the answer "unsure" (middle
+# band). Measured on 288 flite answers (docs/speech.md): positive answers
+# heard right had their best negation 7.1 to 14.4 nats below; with the
+# negation struck from a negated answer's transcript, the negated form scored
+# above the struck one in every case the generator covers.
+NEGATION_MARGIN = 4.0
+# A stop phrase whose log probability comes within this margin of a short
+# transcript's replaces it. Measured: stops heard as other words ("And",
+# "Right.", "In the session.") 4.7 nats or closer; other answers 5.1 or
+# further ("help" heard as "I'll...": 5.1; "Help." 7.8).
+STOP_MARGIN = 5.0
+# Only stop phrases whose first token is within this margin of Whisper's own
+# first choice are scored at all (free: the first step's log probabilities
+# come with the transcript); "yes" then scores none of them.
+STOP_FIRST_MARGIN = 6.0
 STOP_CHECK_MAX_WORDS = 4
+# An utterance with at most this much speech (seconds) may be a one- or
+# two-word stop or safe word whatever Whisper wrote: a custom safe word such
+# as "pineapple" came back as "Hi, now the last..." (kal16).
+SHORT_SPEECH = 1.5
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -211,37 +236,55 @@ def negations(text: str) -> list[str]:
     return out[:5]
 
 
-def stop_candidates(plain: str, stop_phrases: set[str]) -> list[str]:
-    """Stop phrases worth scoring against a short transcript that is not one.
+def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> list[str]:
+    """Stop phrases worth scoring against a transcript that is not one.
 
-    One or two words: every stop phrase of one or two words ("Right." may
-    be "red"); three or four: those of about the same length sharing a word
-    ("in the session" may be "end the session"). Longer transcripts are
-    sentences, where the matcher finds a stop phrase by itself. Each scored
-    phrase costs about 15-20 ms, so the list is kept short.
+    One or two words, or ``short`` speech (at most SHORT_SPEECH seconds):
+    every stop phrase of one or two words ("Right." may be "red"); three or
+    four words: those of about the same length sharing a word ("in the
+    session" may be "end the session"). Other transcripts are sentences,
+    where the matcher finds a stop phrase by itself. Each scored phrase costs
+    about 15-20 ms, so the list is kept short.
     """
     words = plain.split()
-    if not words or plain in stop_phrases or len(words) > STOP_CHECK_MAX_WORDS:
+    if not words or plain in stop_phrases:
         return []
     out = []
     for phrase in sorted(stop_phrases):
         size = len(phrase.split())
-        if len(words) <= 2:
+        if len(words) <= 2 or short:
             if size <= 2:
                 out.append(phrase)
-        elif abs(size - len(words)) <= 1 and set(phrase.split()) & set(words):
+        elif len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
+                and set(phrase.split()) & set(words):
             out.append(phrase)
     return out
 
 
 @dataclass(frozen=True)
 class Transcript:
-    """What one decode produced (before the judging rules)."""
+    """What one decode produced (before the judging rules).
+
+    ``first``: log probability of every vocabulary token as the first one
+    (empty when not known).
+    """
 
     text: str
     avg_logprob: float
     no_speech_prob: float
     tokens: int
+    first: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0  # how long the speech itself lasted (0: not known)
+
+
+class Scorer(Protocol):
+    """Second opinions from the audio an utterance was transcribed from."""
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        """Log probability of each sentence given the audio."""
+
+    def first_token(self, sentence: str) -> int:
+        """The token id a sentence starts with, as written by Whisper."""
 
 
 class WhisperEngine:
@@ -288,12 +331,20 @@ class WhisperEngine:
         with self._lock:
             result = self._model.model.generate(
                 encoded, [self._prompt], beam_size=1, sampling_topk=1, return_scores=True,
-                return_no_speech_prob=True, max_length=MAX_TOKENS, suppress_blank=True,
-                suppress_tokens=[-1])[0]
+                return_no_speech_prob=True, return_logits_vocab=True, max_length=MAX_TOKENS,
+                suppress_blank=True, suppress_tokens=[-1])[0]
         ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
         text = self.tokenizer.decode(ids).strip()
+        first = np.zeros(0)
+        if result.logits and len(result.logits[0]):
+            logits = np.asarray(result.logits[0][0], dtype=np.float64)
+            top = logits.max()
+            first = logits - top - math.log(float(np.exp(logits - top).sum()))
         # CTranslate2's score is the log probability divided by the length
-        return Transcript(text, float(result.scores[0]), float(result.no_speech_prob), len(ids))
+        return Transcript(text, float(result.scores[0]), float(result.no_speech_prob), len(ids), first)
+
+    def first_token(self, sentence: str) -> int:
+        return self.tokenizer.encode(" " + written(sentence))[0]
 
     def scores(self, encoded, frames: int, sentences: Sequence[str]) -> list[float]:
         """Log probability of each sentence given the audio (sum over its tokens).
@@ -313,6 +364,19 @@ class WhisperEngine:
         return out
 
 
+class _AudioScorer:
+    """A Scorer bound to one utterance's encoded audio."""
+
+    def __init__(self, engine: WhisperEngine, encoded, frames: int):
+        self._engine, self._encoded, self._frames = engine, encoded, frames
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        return self._engine.scores(self._encoded, self._frames, sentences)
+
+    def first_token(self, sentence: str) -> int:
+        return self._engine.first_token(sentence)
+
+
 _engines: dict[Path, WhisperEngine] = {}
 _engines_lock = threading.Lock()
 
@@ -328,11 +392,10 @@ def shared_engine(path: Path | None = None) -> WhisperEngine:
 
 
 def confidence_for(avg_logprob: float) -> float:
-    """1.0 for a sure transcript, falling linearly below LOGPROB_LOW (to 0 at LOGPROB_REJECT)."""
+    """1.0 for a sure transcript; the middle band between LOGPROB_LOW and LOGPROB_REJECT."""
     if avg_logprob >= LOGPROB_LOW:
         return 1.0
-    span = LOGPROB_LOW - LOGPROB_REJECT
-    return max(0.0, min(1.0, CONFIDENCE_ACCEPT * (avg_logprob - LOGPROB_REJECT) / span))
+    return UNSURE_CONFIDENCE
 
 
 class WhisperRecognizer:
@@ -440,13 +503,16 @@ class WhisperRecognizer:
     def _decode(self, pcm: bytes) -> tuple[str, float]:
         """(text, confidence) for one utterance's audio; empty text = rejected."""
         self.decodes += 1
-        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        audio = np.concatenate([np.zeros(int(LEAD_IN * SAMPLE_RATE), dtype=np.float32),
+                                np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
         encoded, frames = self._engine.encode(audio)
         heard = self._engine.transcribe(encoded)
-        return self.judge(heard, lambda sentences: self._engine.scores(encoded, frames, sentences))
+        speech = len(pcm) / 2 / SAMPLE_RATE - self._endpointer.config.pre_roll - EARLY_QUIET
+        heard = dataclasses.replace(heard, seconds=max(0.0, speech))
+        return self.judge(heard, _AudioScorer(self._engine, encoded, frames))
 
-    def judge(self, heard: Transcript, score) -> tuple[str, float]:
-        """Accept, doubt or reject one transcript (``score``: sentences -> mean log probs)."""
+    def judge(self, heard: Transcript, scorer: Scorer) -> tuple[str, float]:
+        """Accept, doubt or reject one transcript (see the module doc)."""
         text = heard.text
         plain = _plain(text)
         if not plain:
@@ -454,25 +520,45 @@ class WhisperRecognizer:
         if heard.no_speech_prob > NO_SPEECH_MAX and heard.avg_logprob < LOGPROB_NO_SPEECH:
             log.info("dropped a transcript of what Whisper took for no speech")
             return "", 0.0
+        if plain in self.stop_phrases:
+            return text, CONFIDENCE_ACCEPT if heard.avg_logprob < LOGPROB_LOW else 1.0  # never doubted
+        stop = self._stop_instead(heard, plain, scorer)
+        if stop is not None:
+            return stop, CONFIDENCE_ACCEPT
         if heard.avg_logprob < LOGPROB_REJECT:
             log.info("dropped an unsure transcript (avg log prob %.2f)", heard.avg_logprob)
             return "", 0.0
         confidence = confidence_for(heard.avg_logprob)
-        stops = stop_candidates(plain, self.stop_phrases) if self.check_stops else []
-        if stops:
-            own, *theirs = score([text] + stops)
-            best = max(range(len(stops)), key=lambda i: theirs[i])
-            if theirs[best] >= own - STOP_MARGIN:
-                log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
-                         theirs[best], own)
-                return stops[best], max(confidence, CONFIDENCE_ACCEPT)
         if self.check_negation and reads_positive(text):
             candidates = negations(text)
             if candidates:
-                own, *theirs = score([text] + candidates)
+                own, *theirs = scorer.scores([text] + candidates)
                 best = max(theirs)
                 if best >= own - NEGATION_MARGIN:
                     log.info("a negated reading fits the audio nearly as well (%.2f vs %.2f): unsure",
                              best, own)
                     return text, min(confidence, UNSURE_CONFIDENCE)
         return text, confidence
+
+    def _stop_instead(self, heard: Transcript, plain: str, scorer: Scorer) -> str | None:
+        """The stop phrase that fits the audio about as well as a short transcript, if any.
+
+        Also for transcripts too unsure to keep ("quit" came back as an
+        unsure "Go in."): a stop hidden in them must still be heard.
+        """
+        if not self.check_stops:
+            return None
+        short = 0.0 < heard.seconds <= SHORT_SPEECH
+        stops = stop_candidates(plain, self.stop_phrases, short)
+        if stops and len(heard.first):
+            best_first = float(heard.first.max())
+            stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
+        if not stops:
+            return None
+        own, *theirs = scorer.scores([heard.text] + stops)
+        best = max(range(len(stops)), key=lambda i: theirs[i])
+        if theirs[best] < own - STOP_MARGIN:
+            return None
+        log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
+                 theirs[best], own)
+        return stops[best]

@@ -699,8 +699,9 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
     if getattr(args, "list_devices", False):
         return _list_devices()
     if (getattr(args, "backend", None) or "auto") == "auto" and not getattr(args, "model", None):
-        from skill import models
-        models.offer_first_download()  # before the session: a session opens no socket
+        from skill import models, recognizer_whisper
+        if recognizer_whisper.model_path() is None:  # Whisper (a dependency) needs no download
+            models.offer_first_download()  # before the session: a session opens no socket
     events, handle = _open_events(args)
     try:
         with offline.session_guard():
