@@ -91,7 +91,7 @@ def build_sample(args) -> tuple[list[C.Utterance], str]:
     sweeps = "" if args.quick else (
         " Sweeps (nothing the safety targets name is left to chance): every listed stop phrase, stop "
         "said in other words and the safe word once per natural family clean and once at 10 dB (the safe "
-        "word once per voice), every negated or hedged answer once clean and once at 10 dB, voices in turn.")
+        "word once per voice), every negated or hedged answer once clean, voices in turn; in-scope answers half from the dialogues' phrases, half from people's paraphrases.")
     note = (
         f"English: {len(labels)} labels at {nodes} listening nodes ({texts_n['in_scope']} in-scope texts: "
         f"phrases and people's paraphrases; {texts_n['negated_hedged']} negated or hedged answers; "

@@ -417,7 +417,8 @@ def noise_table(runs: Sequence[dict], utts: dict[str, Utterance]) -> list[str]:
                 c = score(utts, run["turns"], snr, NATURAL, kind)
                 cells.append(f"{_frac(c.in_scope_ok, c.in_scope)} acc., {_frac(c.stops_ok, c.stops)} stops, "
                              f"{c.endpoint_missed} no end point" if c.n else "-")
-            out.append(f"| {run_label(run)} | {snr} dB | " + " | ".join(cells) + " |")
+            if any(cell != "-" for cell in cells):
+                out.append(f"| {run_label(run)} | {snr} dB | " + " | ".join(cells) + " |")
     return out
 
 
