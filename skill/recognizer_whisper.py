@@ -252,10 +252,9 @@ def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> 
     out = []
     for phrase in sorted(stop_phrases):
         size = len(phrase.split())
-        if len(words) <= 2 or short:
-            if size <= 2:
-                out.append(phrase)
-        elif len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
+        if size <= 2 and (len(words) <= 2 or short):
+            out.append(phrase)
+        elif 2 < len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
                 and set(phrase.split()) & set(words):
             out.append(phrase)
     return out
@@ -557,6 +556,7 @@ class WhisperRecognizer:
             return None
         own, *theirs = scorer.scores([heard.text] + stops)
         best = max(range(len(stops)), key=lambda i: theirs[i])
+        log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
         if theirs[best] < own - STOP_MARGIN:
             return None
         log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",

@@ -241,3 +241,5 @@ def test_short_speech_is_checked_against_one_and_two_word_stops_whatever_was_wri
     stops = {"stop", "pineapple", "end the session"}
     assert stop_candidates("hi now the last one", stops) == []
     assert stop_candidates("hi now the last one", stops, short=True) == ["pineapple", "stop"]
+    # and a short "and the session" is still checked against "end the session"
+    assert stop_candidates("and the session", stops, short=True) == ["end the session", "pineapple", "stop"]
