@@ -60,16 +60,23 @@ def outcome_of(match: Any) -> str:
     return "reject"
 
 
+def naive_key(text: str) -> str:
+    """Lowercase, punctuation dropped (apostrophes kept), single spaces: a
+    transcriber's "Go ahead." must meet the list's "go ahead" for the
+    baseline to be a fair one."""
+    return " ".join("".join(c if (c.isalnum() or c in " '") else " " for c in text.lower()).split())
+
+
 def naive_table(intents: dict[str, Sequence[str]], commands: dict[str, Sequence[str]],
                 safe_word: str) -> dict[str, str]:
-    """Lowercased phrase -> outcome: the baseline's whole understanding."""
-    table: dict[str, str] = {safe_word.lower(): "safe_word"}
+    """Normalized phrase -> outcome: the baseline's whole understanding."""
+    table: dict[str, str] = {naive_key(safe_word): "safe_word"}
     for name, phrases in commands.items():
         for p in phrases:
-            table.setdefault(p.lower(), f"command:{name}")
+            table.setdefault(naive_key(p), f"command:{name}")
     for name, phrases in intents.items():
         for p in phrases:
-            table.setdefault(p.lower(), f"intent:{name}")
+            table.setdefault(naive_key(p), f"intent:{name}")
     return table
 
 
@@ -423,7 +430,7 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
     t0 = time.perf_counter()
     if naive:
         table = naive_table(ctx.intents, pipe.commands, pipe.safe_word)
-        outcome = table.get(text.strip().lower(), "reject")
+        outcome = table.get(naive_key(text), "reject")
         match_s = time.perf_counter() - t0
     if ctx.engine is not None:
         # Copying the snapshot is not timed: live, the engine is already standing there.

@@ -144,3 +144,12 @@ def test_background_speech_is_other_voices_saying_nothing_the_product_listens_fo
     x = audio.read_wav(a)
     assert len(x) == 4 * audio.SAMPLE_RATE and float((x ** 2).mean()) > 1e-4
     assert a.read_bytes() == b.read_bytes(), "seeded: the same bed every time"
+
+
+def test_naive_baseline_forgives_case_and_punctuation_only():
+    from bench.run import naive_key, naive_table
+    table = naive_table({"yes": ("go ahead",), "okay": ("I'm okay",)}, {"stop": ("that's enough",)}, "red")
+    assert table[naive_key("Go ahead.")] == "intent:yes"
+    assert table[naive_key("That's enough!")] == "command:stop"
+    assert table[naive_key("Red.")] == "safe_word"
+    assert naive_key("I'm  okay, thanks") not in table
