@@ -204,7 +204,7 @@ def run_label(run: dict) -> str:
 
 
 def headline(runs: Sequence[dict], utts: dict[str, Utterance]) -> dict[str, Any]:
-    """The numbers the README quotes, from the main PocketSphinx run."""
+    """The numbers docs/benchmark.md quotes, from the main PocketSphinx run."""
     main = next((r for r in runs if r["backend"] == "pocketsphinx" and not r.get("naive")
                  and not r.get("variant")), None) or \
         next((r for r in runs if r["backend"] == "pocketsphinx" and not r.get("naive")), None)
