@@ -313,53 +313,57 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
 
     reached = 0
     flows = sorted(bundle.flows)
-    for setting in ("sofa", "bath", "bedside", "car"):
-        for flow in flows:
-            session = SessionContext(names=[], setting=setting, safe_word=safe_word,
-                                     last_notes=["a short note"])
-            try:
-                eng = Engine(bundle, flow, session, seed=1)
-                actions = list(eng.start() or [])
-            except Exception as exc:  # a flow the engine refuses: measure the rest
-                log.warning("engine could not start flow %s: %s", flow, exc)
+    # Earlier notes of the same people, then someone else's (reflection asks
+    # about those at its own node), so every listening node is reached.
+    sessions = [(setting, flow, ours) for ours in (True, False)
+                for setting in ("sofa", "bath", "bedside", "car") for flow in flows]
+    for setting, flow, ours in sessions:
+        session = SessionContext(names=[], setting=setting, safe_word=safe_word,
+                                 last_notes=["a short note"], last_notes_ours=ours,
+                                 last_notes_from="" if ours else "Sam and Alex")
+        try:
+            eng = Engine(bundle, flow, session, seed=1)
+            actions = list(eng.start() or [])
+        except Exception as exc:  # a flow the engine refuses: measure the rest
+            log.warning("engine could not start flow %s: %s", flow, exc)
+            continue
+        queue = [(eng, actions)]
+        seen_here: set[tuple[str, str]] = set()
+        steps = 0
+        while queue and steps < 2000:
+            steps += 1
+            eng, actions = queue.pop(0)
+            if any(isinstance(a, SaveNote) for a in actions):
+                nxt = copy.deepcopy(eng, {id(bundle): bundle})
+                queue.append((nxt, list(nxt.handle(NoteSaved("bench")) or [])))
                 continue
-            queue = [(eng, actions)]
-            seen_here: set[tuple[str, str]] = set()
-            steps = 0
-            while queue and steps < 2000:
-                steps += 1
-                eng, actions = queue.pop(0)
-                if any(isinstance(a, SaveNote) for a in actions):
-                    nxt = copy.deepcopy(eng, {id(bundle): bundle})
-                    queue.append((nxt, list(nxt.handle(NoteSaved("bench")) or [])))
-                    continue
-                waits = [a for a in actions if isinstance(a, (Listen, Wait))]
-                if not waits:
-                    continue
-                step = waits[-1]
-                key = (step.node, eng.mode)
-                if key in seen_here:
-                    continue
-                seen_here.add(key)
-                if isinstance(step, Wait):
-                    events = [Timeout()]
-                    ctx = None
-                else:
-                    ctx = locate(step.node, flow) if eng.mode == "listen" else None
-                    if ctx is not None and ctx.engine is None and not step.free_form:
-                        ctx.engine = copy.deepcopy(eng, {id(bundle): bundle})
-                        ctx.bundle = bundle
-                        ctx.phrases = tuple(step.phrases)
-                        reached += 1
-                    events = answers(step, ctx)
-                for event in events:
-                    nxt = copy.deepcopy(eng, {id(bundle): bundle})
-                    try:
-                        queue.append((nxt, list(nxt.handle(event) or [])))
-                    except Exception as exc:
-                        log.warning("engine failed at %s: %s", step.node, exc)
-                if all(c.engine is not None for c in contexts.values()):
-                    return reached
+            waits = [a for a in actions if isinstance(a, (Listen, Wait))]
+            if not waits:
+                continue
+            step = waits[-1]
+            key = (step.node, eng.mode)
+            if key in seen_here:
+                continue
+            seen_here.add(key)
+            if isinstance(step, Wait):
+                events = [Timeout()]
+                ctx = None
+            else:
+                ctx = locate(step.node, flow) if eng.mode == "listen" else None
+                if ctx is not None and ctx.engine is None and not step.free_form:
+                    ctx.engine = copy.deepcopy(eng, {id(bundle): bundle})
+                    ctx.bundle = bundle
+                    ctx.phrases = tuple(step.phrases)
+                    reached += 1
+                events = answers(step, ctx)
+            for event in events:
+                nxt = copy.deepcopy(eng, {id(bundle): bundle})
+                try:
+                    queue.append((nxt, list(nxt.handle(event) or [])))
+                except Exception as exc:
+                    log.warning("engine failed at %s: %s", step.node, exc)
+            if all(c.engine is not None for c in contexts.values()):
+                return reached
     return reached
 
 

@@ -19,8 +19,9 @@ import logging
 import random
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
+from skill import hardening
 from skill.conditions import SETTINGS
 
 #: Modules that may add subcommands: each provides ``register_cli(subparsers)``
@@ -57,8 +58,62 @@ def _exists(module: str) -> bool:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one clear line (not the usage block)."""
 
+    #: Text put before the epilog, built only when the help is shown.
+    help_extra: Callable[[], str] | None = None
+
     def error(self, message: str) -> "NoReturn":  # type: ignore[override]
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def format_help(self) -> str:
+        if self.help_extra is None:
+            return super().format_help()
+        base = self.epilog
+        self.epilog = self.help_extra() + ("\n\n" + base if base else "")
+        try:
+            return super().format_help()
+        finally:
+            self.epilog = base
+
+
+#: Example phrases shown per command in --help, besides the command's own word.
+HELP_EXAMPLES = 2
+
+
+def _examples(name: str, phrases: Sequence[str]) -> list[str]:
+    """The command's own word, then a few longer phrases that share no word with each other."""
+    chosen = [name] if name in phrases else []
+    used: set[str] = set()
+    for phrase in phrases:
+        if len(chosen) >= HELP_EXAMPLES + 1:
+            break
+        words = set(phrase.lower().split())
+        if len(words) > 1 and not words & used:
+            chosen.append(phrase)
+            used |= words
+    return chosen
+
+
+def what_you_can_say(directory: Path | None = None) -> str:
+    """The commands from dialogs/commands.yaml, for --help (never duplicated here)."""
+    from skill import config
+    from skill.dialog import load_commands
+
+    directory = directory or _dialogs_dir(argparse.Namespace())
+    commands, problems = load_commands(directory / "commands.yaml")
+    lines = ["what you can say during a check-in, at any question:"]
+    if not commands:
+        return lines[0] + f"\n  (could not read {directory / 'commands.yaml'}; run 'python run.py check')"
+    safe_word = config.BY_KEY["safe_word"].default
+    for name, command in commands.items():
+        examples = ", ".join(f'"{p}"' for p in _examples(name, command.phrases))
+        lines.append(f"  {examples}")
+        if command.help:
+            lines.append(f"      {command.help}")
+        if name == "stop":
+            lines.append(f'  your safe word ("{safe_word}" unless you chose another with --safe-word or setup)')
+            lines.append("      always ends the check-in at once")
+    lines.append("In text mode, type them; an empty line counts as saying nothing.")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.help_extra = what_you_can_say
     run = parser.add_argument_group("check-in options")
     run.add_argument("--text", action="store_true",
                      help="type the answers instead of speaking; questions are printed")
@@ -191,9 +247,13 @@ def run_session(args: argparse.Namespace) -> int:
         print(f"The dialogue files in {directory} have {len(bad)} problem(s); fix them "
               f"(see 'python run.py check') and start again.", file=sys.stderr)
         return 1
+    startable = ", ".join(sorted(name for name, flow in bundle.flows.items() if flow.startable))
     if args.flow not in bundle.flows:
-        known = ", ".join(sorted(bundle.flows))
-        print(f"--flow: there is no check-in called '{args.flow}'; choose one of: {known}", file=sys.stderr)
+        print(f"--flow: there is no check-in called '{args.flow}'; choose one of: {startable}", file=sys.stderr)
+        return 2
+    if not bundle.flows[args.flow].startable:
+        print(f"--flow: '{args.flow}' is not started on its own (a check-in turns to it when someone "
+              f"needs it); choose one of: {startable}", file=sys.stderr)
         return 2
     if args.text:
         from skill import offline, textmode
@@ -215,20 +275,21 @@ def _setup_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code and never shows a traceback."""
+    hardening.harden()  # no core dumps; SIGTERM/SIGHUP end the program like Ctrl-C
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         _setup_logging(args.verbose)
         func = getattr(args, "func", None)
         if func is not None:
-            return int(func(args) or 0)
-        return run_session(args)
+            return hardening.exit_code(int(func(args) or 0))
+        return hardening.exit_code(run_session(args))
     except KeyboardInterrupt:
         try:
             print("\nOkay, stopping here. Take good care.", file=sys.stderr)
         except (OSError, ValueError):
             pass
-        return 130
+        return hardening.exit_code(130)
     except SystemExit as exc:  # argparse and config report bad usage this way
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)

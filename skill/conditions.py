@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 SETTINGS = ("bath", "sofa", "bedside", "car")
-NAMES = ("setting", "people", "has_notes", "notes", "note_kept", "answer.NODE")
+NAMES = ("setting", "people", "has_notes", "notes_ours", "notes", "note_kept", "answer.NODE")
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
 
 
@@ -141,7 +141,7 @@ class Or:
 Cond = Union[Compare, Truthy, Not, And, Or]
 
 #: Names that are true or false on their own.
-FLAGS = ("has_notes", "notes", "note_kept")
+FLAGS = ("has_notes", "notes_ours", "notes", "note_kept")
 
 
 @dataclass
@@ -152,6 +152,7 @@ class CondEnv:
     people: int = 0
     answers: Mapping[str, "set[str] | frozenset[str]"] = field(default_factory=dict)
     has_notes: bool = False
+    notes_ours: bool = True  # the earlier notes are from exactly the people present
     notes: bool = True
     note_kept: bool = False  # a note was kept earlier in this session
 
@@ -331,6 +332,8 @@ def evaluate(cond: Cond, env: CondEnv) -> bool:
         name = cond.var.name
         if name == "has_notes":
             return bool(env.has_notes)
+        if name == "notes_ours":
+            return bool(env.notes_ours)
         if name == "notes":
             return bool(env.notes)
         if name == "note_kept":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any, Callable
 import yaml
 
 from skill import atomic, paths
+from skill.readlimit import read_bounded
 
 SETTINGS = ("bath", "sofa", "bedside", "car")
 # These mirror skill.backends.BACKENDS and skill.tts.RATE_RANGE/VOLUME_RANGE
@@ -226,7 +228,7 @@ def describe(key: str, value: Any) -> str:
     if key == "notes":
         return "on" if value else "off"
     if value is None:
-        return {"voice": "the calm default voice", "model": "the installed model",
+        return {"voice": "the default voice", "model": "the installed model",
                 "rate": "a calm pace for the setting", "volume": "a soft volume for the setting",
                 "notes_dir": "the platform data folder"}.get(key, "system device")
     if isinstance(value, list):
@@ -319,13 +321,15 @@ def parse(data: bytes, path: str = "config.yaml") -> tuple[dict[str, Any], list[
 def load(path: Path) -> tuple[dict[str, Any], list[Problem]]:
     """Settings from the file at ``path`` (missing file: none, no problem)."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bounded(Path(path), MAX_BYTES)
     except FileNotFoundError:
         return {}, []
     except IsADirectoryError:
         return {}, [Problem(str(path), None, "is a folder, not a settings file (using defaults for every setting)")]
     except OSError as error:
         return {}, [Problem(str(path), None, f"could not be read: {error.strerror} (using defaults for every setting)")]
+    except ValueError as error:
+        return {}, [Problem(str(path), None, f"{error}, not a settings file (using defaults for every setting)")]
     return parse(data, str(path))
 
 
@@ -387,7 +391,7 @@ def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -
     warn = warn or (lambda line: print(line, file=sys.stderr))
     given = getattr(args, "config", None)
     path = Path(given).expanduser() if given else paths.config_file()
-    if given and not path.exists():
+    if given and not os.path.lexists(path):
         _fail(f"--config: {given}: no such file (run 'python run.py setup' to create one)")
     file_values, problems = load(path)
     for problem in problems:

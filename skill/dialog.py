@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skill import conditions
+from skill.readlimit import read_bounded
 from skill.yamlpos import Mark, YList, YMap, load as load_yaml
 
 FORMAT_VERSION = 1
 STEP_KEYS = ("next", "listen", "wait", "note", "read_notes", "branch", "end")
 NODE_KEYS = ("say", "say_solo", "for_each", "help", "intents", "timeout", "on_silence", "on_unclear", "skip") + STEP_KEYS
-FLOW_KEYS = ("version", "flow", "title", "description", "start", "defaults", "intents", "nodes")
+FLOW_KEYS = ("version", "flow", "title", "description", "startable", "start", "defaults", "intents", "nodes")
 DEFAULTS_KEYS = ("timeout", "on_silence", "on_unclear")
 ESCALATION_KEYS = ("reprompts", "then")
 TRANSITION_KEYS = ("next", "say", "resume", "now")
@@ -34,10 +35,14 @@ COMMAND_NAMES = (
     "stop", "pause", "continue", "repeat", "back", "skip", "help",
     "slower", "faster", "quieter", "louder", "forget",
 )
-COMMAND_KEYS = ("phrases", "reply", "seconds")
+COMMAND_KEYS = ("help", "phrases", "reply", "seconds")
 RESERVED_FILES = ("vocabulary", "commands")
 DEFAULT_TIMEOUT = 12.0
 MAX_REPROMPTS = 3
+#: Limits that keep loading and checking fast on any input (the real files are
+#: under 25 KB with under 20 nodes a flow); a bigger file is refused in one line.
+MAX_FILE_BYTES = 256 * 1024
+MAX_FLOW_NODES = 1000
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ class Flow:
     version: Any = None
     title: str = ""
     description: str = ""
+    startable: bool = True  # false: reached from other flows only (never --flow)
     start: str | None = None
     start_mark: Mark | None = None
     timeout: float = DEFAULT_TIMEOUT
@@ -157,6 +163,7 @@ class Command:
     phrases: tuple[str, ...] = ()
     reply: tuple[Variation, ...] = ()
     seconds: float | None = None
+    help: str = ""  # what saying it does, for --help
 
 
 @dataclass
@@ -412,9 +419,15 @@ def _kind(value: Any) -> str:
 
 def _read(path: Path, label: str, b: _Builder) -> Any:
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except IsADirectoryError:
+        b.err(Mark(label, 1, 1), "this is a folder, not a dialogue file")
+        return None
     except OSError as exc:
         b.err(Mark(label, 1, 1), f"cannot read the file: {exc.strerror or exc}")
+        return None
+    except ValueError as exc:
+        b.err(Mark(label, 1, 1), f"the file {exc}")
         return None
     try:
         text = raw.decode("utf-8")
@@ -452,6 +465,11 @@ def load_flow(path: Path, label: str | None = None) -> tuple[Flow | None, list[P
     top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), "a flow file")
     if top is None:
         return None, b.problems
+    nodes = top.get("nodes")
+    if isinstance(nodes, dict) and len(nodes) > MAX_FLOW_NODES:
+        b.err(top.vmark("nodes"), f"the flow has {len(nodes)} nodes, more than the {MAX_FLOW_NODES} allowed; "
+                                  "split it into several flows")
+        return None, b.problems
     return build_flow(top, path.stem, label, b), b.problems
 
 
@@ -470,6 +488,11 @@ def build_flow(doc: YMap, stem: str, label: str, b: _Builder) -> Flow:
         if key in doc:
             t = b.text(doc[key], doc.vmark(key), f"'{key}'")
             setattr(flow, key, t or "")
+    if "startable" in doc:
+        if isinstance(doc["startable"], bool):
+            flow.startable = doc["startable"]
+        else:
+            b.err(doc.vmark("startable"), f"'startable' must be true or false, not {_kind(doc['startable'])}")
     if "start" not in doc:
         b.err(doc.mark, "missing 'start: NODE' (the first node)")
     else:
@@ -652,7 +675,11 @@ def load_vocabulary(path: Path, label: str | None = None) -> tuple[dict[str, tup
 
 def load_affirmative(path: Path) -> dict[str, str | None] | list[str] | None:
     """The optional ``affirmative:`` entry of vocabulary.yaml (for the matcher)."""
-    value, _ = load_yaml(str(path), path.read_text(encoding="utf-8", errors="replace"))
+    try:
+        raw = read_bounded(path, MAX_FILE_BYTES)
+    except (OSError, ValueError):
+        return None
+    value, _ = load_yaml(str(path), raw.decode("utf-8", errors="replace"))
     if not isinstance(value, dict):
         return None
     aff = value.get("affirmative")
@@ -700,6 +727,8 @@ def load_commands(path: Path, label: str | None = None) -> tuple[dict[str, Comma
             cmd.reply = b.variations(m["reply"], m.vmark("reply"), f"'reply' of {where}")
         if "seconds" in m:
             cmd.seconds = b.number(m["seconds"], m.vmark("seconds"), f"'seconds' of {where}")
+        if "help" in m:
+            cmd.help = b.text(m["help"], m.vmark("help"), f"'help' of {where}") or ""
         out[name] = cmd
     return out, b.problems
 

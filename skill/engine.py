@@ -226,7 +226,8 @@ class Engine:
         return None
 
     def _who(self) -> Who:
-        return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word)
+        return Who(self.names, self._person(), self.ctx.setting, self.ctx.safe_word,
+                   notes_from=self.ctx.last_notes_from, notes_when=self.ctx.last_notes_when)
 
     def _env(self) -> conditions.CondEnv:
         flow = self.visit.flow if self.visit else self.main_flow
@@ -240,6 +241,7 @@ class Engine:
             people=len(self.names),
             answers=answers,
             has_notes=bool(self.ctx.last_notes),
+            notes_ours=self.ctx.last_notes_ours,
             notes=bool(self.ctx.notes_enabled),
             note_kept=self.notes_saved > 0,
         )

@@ -60,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Tuned on tests/data/utterances.yaml; see README "Understanding answers".
+# Tuned on tests/data/utterances.yaml; see docs/understanding.md.
 DEFAULT_THRESHOLD = 82.0
 DEFAULT_MARGIN = 8.0
 DEFAULT_CONFIDENCE_FLOOR = 0.5

@@ -316,14 +316,88 @@ def _model_root(unpacked: Path) -> Path | None:
     return None
 
 
+#: Caps that keep a download bounded whatever the server sends. A known model
+#: may be no bigger than its pinned size; any other at most MAX_DOWNLOAD_BYTES
+#: (the largest Vosk models are about 2.3 GB). Unpacked, an archive may hold
+#: at most MAX_UNPACK_RATIO times its own size (Vosk models compress about
+#: 1.5 : 1; a zip bomb 1000 : 1), MAX_UNPACKED_BYTES and MAX_ARCHIVE_ENTRIES.
+MAX_DOWNLOAD_BYTES = 4 * 1024**3
+MAX_UNPACKED_BYTES = 8 * 1024**3
+MAX_UNPACK_RATIO = 10
+MAX_ARCHIVE_ENTRIES = 10_000
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Prefixes of the temporary files and folders a download makes in the models folder.
+TEMP_PREFIXES = (".download-", ".unpack-", ".old-")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model folder name (None: it can)."""
+    if not _NAME_RE.match(name or "") or name in (".", ".."):
+        return (f"--name must be a plain folder name (letters, digits, '.', '_' and '-', "
+                f"no '/' and not starting with '.'), not {name!r}")
+    return None
+
+
+def sweep_leftovers(models_dir: Path) -> int:
+    """Remove what killed downloads left: ``.download-*.zip``, ``.unpack-*``, ``.old-*``
+    whose process has ended (or older than a minute, when it cannot be told)."""
+    import os
+    import shutil
+
+    from skill import atomic
+
+    removed = 0
+    try:
+        entries = list(os.scandir(models_dir))
+    except OSError:
+        return 0
+    for entry in entries:
+        prefix = next((p for p in TEMP_PREFIXES if entry.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        rest = entry.name[len(prefix):].split("-")
+        owner = atomic.parse_owner("-".join(rest[:2])) if len(rest) >= 3 else None
+        if owner is not None and owner[1] == os.getpid():
+            owner = None  # never our own download in progress; judged by age instead
+        if not atomic.abandoned(entry.path, owner):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _check_archive(archive, archive_size: int) -> None:
+    """Refuse an archive that would unpack to too much (header sizes bound what
+    zipfile writes: it stops at each entry's stated size and checks its CRC)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_ARCHIVE_ENTRIES:
+        raise DownloadError(f"the archive holds {len(infos)} files, more than the {MAX_ARCHIVE_ENTRIES} a model "
+                            "may have; nothing was installed")
+    total = sum(info.file_size for info in infos)
+    limit = min(MAX_UNPACKED_BYTES, max(archive_size, 1) * MAX_UNPACK_RATIO)
+    if total > limit:
+        raise DownloadError(f"the archive would unpack to {total / 1e6:.0f} MB from {archive_size / 1e6:.1f} MB "
+                            f"(more than {MAX_UNPACK_RATIO} times its size or {MAX_UNPACKED_BYTES / 1e9:.0f} GB): "
+                            "not a speech model; nothing was installed")
+
+
 def download_model(models_dir: Path, name: str, url: str, sha256: str,
                    size: int | None = None, stream=None, progress: bool | None = None,
-                   timeout: float = 30.0) -> Path:
+                   timeout: float = 30.0, max_bytes: int | None = None) -> Path:
     """Fetch ``url``, check it, unpack it into ``models_dir/name`` atomically.
 
     Everything happens in temporary files inside ``models_dir`` (so the final
-    rename never crosses file systems); any failure, including Ctrl-C,
-    removes them, so ``models_dir`` never holds half a model. Raises
+    rename never crosses file systems); any failure, including Ctrl-C (and
+    SIGTERM/SIGHUP, which ``skill.hardening`` turns into the same), removes
+    them, so ``models_dir`` never holds half a model; leftovers of a killed
+    download are swept at the next start. At most ``max_bytes`` are fetched
+    (default: ``size`` when known, else MAX_DOWNLOAD_BYTES). Raises
     DownloadError with one line.
     """
     import errno
@@ -337,6 +411,11 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
     import zipfile
     from urllib.parse import urlparse
 
+    from skill import atomic
+
+    problem = name_problem(name)
+    if problem:
+        raise DownloadError(problem)
     target = models_dir / name
     if model_problem(target) is None:
         return target
@@ -344,13 +423,16 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
         models_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"cannot create the models folder {models_dir}: {exc.strerror or exc}") from exc
+    sweep_leftovers(models_dir)
+    cap = max_bytes if max_bytes is not None else (size or MAX_DOWNLOAD_BYTES)
+    owner = atomic.owner_tag()
     host = urlparse(url).hostname or url
     tmp_zip: Path | None = None
     tmp_dir: Path | None = None
     old: Path | None = None
     try:
         try:
-            fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=".download-", suffix=".zip")
+            fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=f".download-{owner}-", suffix=".zip")
             tmp_zip = Path(tmp_name)
             digest = hashlib.sha256()
             received = 0
@@ -366,12 +448,19 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
                 with response:
                     length = response.headers.get("Content-Length")
                     total = int(length) if length and length.isdigit() else size
+                    too_big = (f"the download from {host} is larger than {cap / 1e6:.1f} MB"
+                               f"{' (the size of this model)' if size and max_bytes is None else ''}; "
+                               "it was stopped and nothing was installed")
+                    if total and total > cap:
+                        raise DownloadError(too_big)
                     bar = Progress(f"downloading {name}", total, stream, progress)
                     try:
                         while True:
                             chunk = response.read(1 << 16)
                             if not chunk:
                                 break
+                            if received + len(chunk) > cap:
+                                raise DownloadError(too_big)
                             out.write(chunk)
                             digest.update(chunk)
                             received += len(chunk)
@@ -388,9 +477,10 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
             if got.lower() != sha256.lower():
                 raise DownloadError(f"the downloaded file does not match its SHA-256 checksum (expected {sha256.lower()}, "
                                     f"got {got}); it was deleted and nothing was installed")
-            tmp_dir = Path(tempfile.mkdtemp(dir=models_dir, prefix=".unpack-"))
+            tmp_dir = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".unpack-{owner}-"))
             try:
                 with zipfile.ZipFile(tmp_zip) as archive:
+                    _check_archive(archive, received)
                     bad = archive.testzip()
                     if bad is not None:
                         raise DownloadError(f"the archive is damaged ({bad} fails its check); nothing was installed")
@@ -402,7 +492,7 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
                 raise DownloadError("the archive does not hold a Vosk model folder (am/final.mdl, conf/model.conf "
                                     "and a graph); nothing was installed")
             if target.exists():  # an incomplete earlier copy: swap it out
-                old = Path(tempfile.mkdtemp(dir=models_dir, prefix=".old-"))
+                old = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".old-{owner}-"))
                 os.rename(target, old / name)
             os.rename(root, target)
             return target
@@ -463,6 +553,7 @@ def run_cli(args, out=None, err=None) -> int:
     err = err or sys.stderr
     given = getattr(args, "models_dir", None)
     folder = Path(given).expanduser() if given else default_models_dir()
+    sweep_leftovers(folder)  # what a killed download left
     if args.models_command == "list":
         return _list(folder, out)
     return _download(args, folder, out, err)
@@ -503,6 +594,10 @@ def _list(folder: Path, out) -> int:
 
 def _download(args, folder: Path, out, err) -> int:
     name = args.name
+    problem = name_problem(name)
+    if problem:
+        print(f"models download: {problem}", file=err)
+        return 2
     if args.url:
         if not args.sha256 or not _sha256_ok(args.sha256):
             print("models download: --url needs --sha256 HEX (64 hex digits, e.g. from 'sha256sum file.zip'), "

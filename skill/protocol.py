@@ -173,6 +173,9 @@ class SessionContext:
     two or more names make per-person turns ask each person by name.
     ``last_notes`` are the texts of the previous session's notes (the shell
     loads them; only read aloud after the person says yes).
+    ``last_notes_ours`` is False when those notes are not from exactly the
+    people present (the flow then names ``last_notes_from`` and asks first);
+    ``last_notes_when`` says when they were kept ("on Tuesday"; "" unknown).
     """
 
     names: list[str] = field(default_factory=list)
@@ -180,3 +183,6 @@ class SessionContext:
     safe_word: str = "red"
     notes_enabled: bool = True
     last_notes: list[str] = field(default_factory=list)
+    last_notes_ours: bool = True
+    last_notes_from: str = ""
+    last_notes_when: str = ""

@@ -17,7 +17,9 @@ whether the early decode below was used or not.
 Latency: decoding starts when the endpointer has heard ``EARLY_QUIET`` of
 quiet after speech (in a one-worker background thread), so the result is
 usually ready when the end point comes ``silence`` later; if speech resumes,
-that result is discarded and the utterance decoded again at its end.
+that result is discarded and the utterance decoded again at its end. A new
+early decode is not queued while one runs, so at most a stale decode
+finishing and the current one exist at a time.
 
 Second opinions from the same audio (CTranslate2's ``align`` gives the
 probability of any given sentence for the encoded audio, about 20 ms each):
@@ -26,9 +28,10 @@ probability of any given sentence for the encoded audio, about 20 ms each):
   are scored; when one comes close, the confidence is put in the middle band
   (``protocol.CONFIDENCE_CONFIRM`` .. ``CONFIDENCE_ACCEPT``) so the engine
   confirms instead of believing it.
-- *Stop is heard every time*: short transcripts that are not a stop phrase
-  are scored against the stop phrases and the safe word; when one comes
-  close ("red" heard as "Right."), the stop phrase is returned instead.
+- *Stop is heard every time*: short transcripts (or short speech) that are
+  not a stop phrase are scored against the stop phrases and the safe word
+  (``stop_candidates``); when one comes close ("red" heard as "Right."),
+  the stop phrase is returned instead.
 """
 
 from __future__ import annotations

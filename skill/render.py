@@ -1,8 +1,9 @@
 """Fill placeholders in what the assistant says, with natural wording.
 
-Only five placeholders exist ({name}, {names}, {partner}, {setting},
-{safe_word}); anything else is caught by the validator, and here it is left
-as written rather than crash mid-session. Wording adapts to who is there:
+Only seven placeholders exist ({name}, {names}, {partner}, {setting},
+{safe_word}, and for earlier notes {notes_from} and {notes_when}); anything
+else is caught by the validator, and here it is left as written rather than
+crash mid-session. Wording adapts to who is there:
 nobody named reads "Hello there", two people read "Sam and Alex", and a
 question addressed "{name}, ..." to nobody in particular just drops the
 address instead of saying "you, how are you?".
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: {notes_from} for earlier notes whose file does not say whose they are.
+UNKNOWN_NOTES_FROM = "an earlier check-in"
 
 
 def join_names(names: Sequence[str]) -> str:
@@ -43,6 +46,8 @@ class Who:
     person: str | None = None
     setting: str = "sofa"
     safe_word: str = "red"
+    notes_from: str = ""  # whose earlier notes are offered: "Sam and Alex"
+    notes_when: str = ""  # when they were kept: "on Tuesday"; "" unknown
 
 
 def render(text: str, who: Who) -> str:
@@ -51,6 +56,9 @@ def render(text: str, who: Who) -> str:
     if not names:
         # "Thank you, {names}." reads better as "Thank you." than "Thank you, there."
         text = re.sub(r",\s*\{names\}", "", text)
+    if not who.notes_when:
+        # "..., {notes_when}." reads "...." rather than "..., ." when the date is unknown.
+        text = re.sub(r",?\s*\{notes_when\}", "", text)
     person = who.person or (names[0] if len(names) == 1 else None)
     if person is None:
         # "{name}, how are you?" -> "How are you?"
@@ -72,6 +80,10 @@ def render(text: str, who: Who) -> str:
             return who.setting
         if key == "safe_word":
             return who.safe_word
+        if key == "notes_from":
+            return who.notes_from or UNKNOWN_NOTES_FROM
+        if key == "notes_when":
+            return who.notes_when
         return m.group(0)
 
     return _PLACEHOLDER.sub(value, text)

@@ -26,7 +26,7 @@ class Question:
     """One setting to ask about: the words, and how to read the answer."""
 
     key: str
-    text: str
+    text: str | Callable[[], str]  # a callable is asked for the words when the question comes
     read: Callable[[str], Any]
 
 
@@ -59,6 +59,47 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[str], Any]:
     return read
 
 
+def _installed_voices() -> tuple[list[tuple[str, str, str]], set[str]] | None:
+    """(voices, variants) from espeak-ng; None when speech output cannot work here."""
+    from skill import tts
+
+    try:
+        synth = tts.shared_synth()
+        return synth.voices(), synth.variants()
+    except tts.TtsError:
+        return None
+
+
+def _voice_text() -> str:
+    """The voice question, with the voices one can choose from."""
+    from skill import tts
+
+    lines = ["Which voice would you like? For example:"]
+    for name, (_, _, description) in tts.FRIENDLY_VOICES.items():
+        lines.append(f"    {name:<16} {description}")
+    installed = _installed_voices()
+    if installed is not None:
+        for voice in tts.english_voices(installed[0]):
+            lines.append(f"    {voice[2].split(',')[0]:<16} {tts.friendly_name(voice)}")
+    lines.append("  Any voice from 'python run.py --list-voices' works too\n"
+                 "  (type 'default' for the default voice)")
+    return "\n".join(lines)
+
+
+def _voice(answer: str) -> str:
+    """A voice that exists here (anything goes when espeak-ng cannot be asked)."""
+    from skill import tts
+
+    spec = config.BY_KEY["voice"].check(answer)
+    installed = _installed_voices()
+    if installed is not None:
+        try:
+            tts.resolve_voice(spec, *installed)
+        except tts.TtsError as error:
+            raise config.Invalid(f"{spec!r} cannot be used: {error}") from None
+    return spec
+
+
 QUESTIONS: tuple[Question, ...] = (
     Question("names", "Names of the people taking part, separated by commas\n"
              "  (type 'none' for a solo check-in)", _names),
@@ -66,10 +107,11 @@ QUESTIONS: tuple[Question, ...] = (
              lambda a: config.BY_KEY["setting"].check(a)),
     Question("safe_word", "A safe word that always stops the check-in at once", config.check_safe_word),
     Question("notes", "Offer to keep a short note when a check-in ends? (yes or no)", _yes_no),
-    Question("backend", "Speech recognizer: auto, whisper, vosk or pocketsphinx?",
+    Question("backend", "How should it understand speech? 'auto' (best for most people) uses the\n"
+             "  built-in Whisper recognizer, which understands everyday answers; 'vosk' a downloaded\n"
+             "  Vosk model; 'pocketsphinx' the small fallback. Type auto, whisper, vosk or pocketsphinx",
              lambda a: config.BY_KEY["backend"].check(a)),
-    Question("voice", "Voice name (type 'default' for the calm default voice)",
-             _optional(config.BY_KEY["voice"].check)),
+    Question("voice", _voice_text, _optional(_voice)),
     Question("rate", f"Speaking pace in words per minute, {config.RATE_RANGE[0]} to {config.RATE_RANGE[1]}\n"
              "  (type 'default' to let it fit the setting)", _optional(_number(config.check_rate, int))),
     Question("volume", f"Volume, from {config.VOLUME_RANGE[0]} (soft) to {config.VOLUME_RANGE[1]} (full)\n"
@@ -114,12 +156,13 @@ def interview(current: dict[str, Any], ask: Callable[[str], str], say: Callable[
     questions = iter(QUESTIONS)
     try:
         for question in questions:
+            text = question.text() if callable(question.text) else question.text
             default = answers.get(question.key)
             shown = config.describe(question.key, default)
             if question.key == "notes":
                 shown = "yes" if default else "no"
             for attempt in range(1, MAX_TRIES + 1):
-                raw = ask(f"{question.text} [{shown}]: ")
+                raw = ask(f"{text} [{shown}]: ")
                 if not raw.strip():
                     break
                 try:

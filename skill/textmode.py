@@ -22,7 +22,8 @@ from typing import IO, Any, BinaryIO
 
 from skill.dialog import Bundle
 from skill.engine import Engine
-from skill.eventlog import EventLog
+from skill.eventlog import EventLog, EventLogRefused, open_private
+from skill.notes import EarlierNotes, NotesError
 from skill.protocol import (
     Action,
     DeleteNote,
@@ -96,26 +97,30 @@ class _Notes:
             from skill.notes import NotesStore
 
             self.store = NotesStore(getattr(args, "notes_dir", None) or None)
-            self.store.begin_session(flow)
+            self.store.begin_session(flow, people=_names(getattr(args, "names", None)))
         except Exception as exc:  # an unusable notes folder must not stop a check-in
             log.warning("notes unavailable: %s", exc)
             self.store = None
 
-    def last(self) -> list[str]:
+    def earlier(self, names: list[str]) -> EarlierNotes:
+        """The earlier notes these people may be offered (none if unreadable)."""
         if self.store is None:
-            return []
+            return EarlierNotes()
         try:
-            return list(self.store.last_session_notes())
+            return self.store.earlier_notes(names)
         except Exception as exc:
             log.warning("could not read earlier notes: %s", exc)
-            return []
+            return EarlierNotes()
 
     def save(self, text: str) -> Event:
         if self.store is None:
             return NoteFailed("notes are not available")
         try:
             return NoteSaved(str(self.store.add(text)))
-        except Exception as exc:
+        except NotesError as exc:  # one line that says why: permission, disk full, read-only
+            log.warning("%s", exc)
+            return NoteFailed(str(exc))
+        except Exception as exc:  # never the text: an exception's message might quote it
             log.warning("could not keep a note: %s", exc.__class__.__name__)
             return NoteFailed(exc.__class__.__name__)
 
@@ -210,22 +215,20 @@ class TextSession:
 
 
 def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext:
+    names = _names(getattr(args, "names", None))
+    earlier = notes.earlier(names)
     return SessionContext(
-        names=_names(getattr(args, "names", None)),
+        names=names,
         setting=getattr(args, "setting", None) or "sofa",
         safe_word=getattr(args, "safe_word", None) or "red",
         notes_enabled=notes.enabled and notes.store is not None,
-        last_notes=notes.last(),
+        last_notes=list(earlier.notes),
+        last_notes_ours=earlier.ours,
+        last_notes_from=earlier.whose,
+        last_notes_when=earlier.when,
     )
 
 
-def _open_events(target: str | None) -> tuple[IO[str] | None, bool]:
-    """(stream, owns_stdout)."""
-    if not target:
-        return None, False
-    if target == "-":
-        return sys.stdout, True
-    return open(target, "w", encoding="utf-8"), False
 
 
 def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
@@ -235,9 +238,9 @@ def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
     stderr = stderr if stderr is not None else sys.stderr
     flow = getattr(args, "flow", None) or "aftercare"
     try:
-        events_stream, owns_stdout = _open_events(getattr(args, "events", None))
-    except OSError as exc:
-        stderr.write(f"--events: cannot write to {args.events}: {exc.strerror or exc}\n")
+        events_stream, owns_stdout = open_private(getattr(args, "events", None))
+    except EventLogRefused as exc:
+        stderr.write(f"{exc}\n")
         return 2
     out = stdout if stdout is not None else (stderr if owns_stdout else sys.stdout)
     notes = _Notes(args, flow)

@@ -20,6 +20,7 @@ import gc
 import logging
 import re
 from dataclasses import dataclass, replace
+from typing import Collection
 
 import numpy as np
 
@@ -45,6 +46,28 @@ SETTING_PACE = {
 
 class TtsError(Exception):
     """Speech output cannot work here; the message is one clear line."""
+
+
+#: ``--voice female|male|calm``: (espeak-ng language, variant, what it sounds like).
+#: The variants ship with espeak-ng (espeak-ng-data/voices/!v). "calm" is the
+#: smooth female5 variant: no roughness, echo or flutter, and a narrow pitch
+#: range ("pitch 160 228" in its file), so it rises and falls less than
+#: "female" (tests/test_people_cli.py measures both).
+FRIENDLY_VOICES: dict[str, tuple[str, str, str]] = {
+    "female": ("en-us", "f3", "a woman's voice, American English"),
+    "male": ("en-us", "m3", "a man's voice, American English"),
+    "calm": ("en-us", "f5", "a smooth, even voice, American English"),
+}
+#: espeak-ng's "English (PLACE)" as people say it.
+ENGLISH_NAMES = {
+    "America": "American English",
+    "Great Britain": "British English",
+    "Scotland": "Scottish English",
+    "Caribbean": "Caribbean English",
+    "Received Pronunciation": "British English, Received Pronunciation",
+    "Lancaster": "English, Lancaster",
+    "West Midlands": "English, West Midlands",
+}
 
 
 @dataclass(frozen=True)
@@ -179,7 +202,7 @@ class EspeakSynth:
 
     def _configure(self, settings: VoiceSettings) -> None:
         if settings.voice != self._voice and settings.voice:
-            voice_id = resolve_voice(settings.voice, self._voices())
+            voice_id = resolve_voice(settings.voice, self._voices(), self._variants())
             try:
                 self._driver.setProperty("voice", voice_id)
             except ValueError as exc:
@@ -212,6 +235,16 @@ class EspeakSynth:
             out.append((v.id, v.name, langs))
         return out
 
+    def _variants(self) -> set[str]:
+        """espeak-ng's voice variants ("f3", "m3", ...), which pyttsx3 does not list."""
+        spec = self._espeak.VOICE()
+        spec.languages = b"variant"
+        found = set()
+        for v in self._espeak.ListVoices(spec):
+            ident = (v.identifier or b"").decode("utf-8", "replace")
+            found.add(ident.rsplit("/", 1)[-1])
+        return found
+
     # --- caller side --------------------------------------------------------
     def ready(self, timeout: float | None = 10.0) -> None:
         """Wait for the engine; raises TtsError when it cannot work here."""
@@ -232,14 +265,30 @@ class EspeakSynth:
         self.ready()
         return self._pool.submit(self._voices).result(10.0)
 
+    def variants(self) -> set[str]:
+        """The installed espeak-ng variants (the friendly voices need some)."""
+        self.ready()
+        return self._pool.submit(self._variants).result(10.0)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def resolve_voice(spec: str, voices: list[tuple[str, str, str]]) -> str:
-    """Find a voice by id ("gmw/en-us"), short id or language ("en-us"), or a
-    piece of its name ("scotland"); one clear error when none or several fit."""
+def resolve_voice(spec: str, voices: list[tuple[str, str, str]], variants: Collection[str] | None = None) -> str:
+    """Find a voice by friendly name ("female", "male", "calm"), id
+    ("gmw/en-us"), short id or language ("en-us"), or a piece of its name
+    ("scotland"), optionally with an espeak-ng variant ("en-gb+f2"); one
+    clear error when none or several fit. ``variants`` are the installed
+    espeak-ng variants (None: not checked)."""
     want = spec.strip().lower()
+    if want in FRIENDLY_VOICES:
+        return _friendly_voice(want, voices, variants)
+    base, plus, variant = want.partition("+")
+    if plus:
+        known = {v.lower(): v for v in variants} if variants is not None else {variant: variant}
+        if variant not in known:
+            raise TtsError(f"no voice variant matches {variant!r}; espeak-ng --voices=variant lists them")
+        return f"{resolve_voice(base, voices)}+{known[variant]}"
     for key in (lambda v: v[0].lower(), lambda v: v[0].lower().rsplit("/", 1)[-1],
                 lambda v: v[2].lower(), lambda v: v[1].lower()):
         exact = [v for v in voices if key(v) == want]
@@ -253,6 +302,19 @@ def resolve_voice(spec: str, voices: list[tuple[str, str, str]]) -> str:
     names = ", ".join(v[0] for v in partial[:6])
     raise TtsError(f"voice {spec!r} is ambiguous ({names}{', ...' if len(partial) > 6 else ''}); "
                    "give the full id from --list-voices")
+
+
+def _friendly_voice(name: str, voices: list[tuple[str, str, str]], variants: Collection[str] | None) -> str:
+    language, variant, _ = FRIENDLY_VOICES[name]
+    try:
+        base = resolve_voice(language, voices)
+    except TtsError:
+        raise TtsError(f"the {name} voice needs espeak-ng's {language} voice, which is not installed; "
+                       "install the Debian package espeak-ng-data or choose one from --list-voices") from None
+    if variants is not None and variant not in variants:
+        raise TtsError(f"the {name} voice needs espeak-ng's {variant} variant, which is not installed; "
+                       "install the Debian package espeak-ng-data or choose one from --list-voices")
+    return f"{base}+{variant}"
 
 
 _shared: EspeakSynth | None = None
@@ -272,7 +334,48 @@ def synthesize(text: str, settings: VoiceSettings = VoiceSettings()) -> tuple[np
     return speech.samples, speech.rate
 
 
-def format_voices(voices: list[tuple[str, str, str]]) -> str:
-    """One line per voice, for ``--list-voices``."""
-    lines = [f"{vid:<24} {name:<28} {langs}" for vid, name, langs in voices]
+def _is_english(voice: tuple[str, str, str]) -> bool:
+    return any(lang == "en" or lang.startswith("en-") for lang in voice[2].split(","))
+
+
+def friendly_name(voice: tuple[str, str, str]) -> str:
+    """"American English" for espeak-ng's "English (America)"; other names as they are."""
+    name = voice[1]
+    inside = name[len("English ("):-1] if name.startswith("English (") and name.endswith(")") else None
+    if inside is None:
+        return name
+    place, _, rest = inside.partition(", ")
+    known = ENGLISH_NAMES.get(place)
+    if known is None:
+        return f"English, {inside}"
+    return f"{known}, {rest}" if rest else known
+
+
+def english_voices(voices: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The English voices, American and British first."""
+    first = [lang for lang, _, _ in FRIENDLY_VOICES.values()] + ["en-gb"]
+
+    def order(v: tuple[str, str, str]) -> tuple[int, str]:
+        langs = v[2].split(",")
+        return (min((first.index(lang) for lang in langs if lang in first), default=len(first)), v[0])
+
+    return sorted((v for v in voices if _is_english(v)), key=order)
+
+
+def format_voices(voices: list[tuple[str, str, str]], variants: Collection[str] | None = None) -> str:
+    """``--list-voices``: the friendly names, then English voices, then the rest."""
+    english = english_voices(voices)
+    others = [v for v in voices if not _is_english(v)]
+    lines = ["Friendly names (--voice NAME):"]
+    for name, (language, variant, description) in FRIENDLY_VOICES.items():
+        try:
+            voice_id = _friendly_voice(name, voices, variants)
+        except TtsError:
+            voice_id = f"(not installed: needs {language}+{variant})"
+        lines.append(f"  {name:<8} {description:<44} {voice_id}")
+    lines += ["", "English voices (--voice ID or LANGUAGE):"]
+    lines += [f"  {vid:<24} {friendly_name((vid, name, langs)):<40} {langs}" for vid, name, langs in english]
+    if others:
+        lines += ["", "Other languages:"]
+        lines += [f"  {vid:<24} {name:<40} {langs}" for vid, name, langs in others]
     return "\n".join(lines)

@@ -36,7 +36,7 @@ from skill.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word")
+PLACEHOLDERS = ("name", "names", "partner", "setting", "safe_word", "notes_from", "notes_when")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 _TERMINAL_THEN = ("wait", "end")
 
@@ -313,27 +313,86 @@ def _reach(roots: Iterable[str], graph: dict[str, list[str]]) -> set[str]:
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """One representative cycle per strongly-connected loop (small graphs only)."""
-    found: list[list[str]] = []
-    covered: set[str] = set()
-    for start in sorted(graph):
-        if start in covered:
+    """One representative cycle per strongly-connected loop, in linear time.
+
+    Tarjan's algorithm (iterative, so a 10,000-node chain needs no deep
+    recursion) finds the strongly connected components; for each one that
+    loops (two or more nodes, or a node leading to itself) a breadth-first
+    search inside it gives the shortest way from its first node back to itself.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
             continue
-        # DFS looking for a path back to start.
-        stack: list[tuple[str, list[str]]] = [(start, [start])]
-        seen: set[str] = set()
-        while stack:
-            n, path = stack.pop()
-            for t in graph.get(n, ()):
-                if t == start:
-                    found.append(path)
-                    covered.update(path)
-                    stack = []
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(graph.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, successors = work[-1]
+            advanced = False
+            for t in successors:
+                if t not in graph:
+                    continue
+                if t not in index:
+                    index[t] = low[t] = counter
+                    counter += 1
+                    stack.append(t)
+                    on_stack.add(t)
+                    work.append((t, iter(graph.get(t, ()))))
+                    advanced = True
                     break
-                if t not in seen and t in graph:
-                    seen.add(t)
-                    stack.append((t, path + [t]))
-    return found
+                if t in on_stack:
+                    low[node] = min(low[node], index[t])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+    found: list[list[str]] = []
+    for component in components:
+        members = set(component)
+        start = min(component)
+        if len(component) == 1 and start not in graph.get(start, ()):
+            continue
+        found.append(_shortest_loop(start, members, graph))
+    return sorted(found, key=lambda cycle: cycle[0])
+
+
+def _shortest_loop(start: str, members: set[str], graph: dict[str, list[str]]) -> list[str]:
+    """The nodes of a shortest path from ``start`` back to itself, inside ``members``."""
+    parent: dict[str, str] = {}
+    queue = [start]
+    head = 0
+    while head < len(queue):
+        n = queue[head]
+        head += 1
+        for t in graph.get(n, ()):
+            if t == start:
+                path = [n]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            if t in members and t not in parent:
+                parent[t] = n
+                queue.append(t)
+    return [start]  # pragma: no cover - a component always loops back
 
 
 def check_bundle(bundle: Bundle, flows: Iterable[str] | None = None) -> list[Problem]:
@@ -391,6 +450,7 @@ def check_files(files: Sequence[Path | str], context: Path | str | None = None) 
 
 TEST_FILE_KEYS = ("flow", "tests")
 TEST_KEYS = ("name", "setting", "settings", "names", "solo", "seed", "safe_word", "notes", "last_notes",
+             "last_notes_from", "last_notes_when",
              "turns", "expect_end")
 TURN_KEYS = ("user", "expect_intent", "expect_node", "expect_say")
 END_REASONS_ALL = ("completed", "stopped", "safe_word", "not_ready", "no_response", "error")

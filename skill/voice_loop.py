@@ -569,13 +569,15 @@ class VoiceSession:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Voice, device and recognizer options (defaults None: config fills them)."""
     g = parser.add_argument_group("voice and sound")
-    g.add_argument("--voice", default=None, help="speaking voice: id, language or part of the "
-                   "name (see --list-voices)")
+    g.add_argument("--voice", default=None,
+                   help=f"speaking voice: {', '.join(tts.FRIENDLY_VOICES)}, or an id, language or part "
+                        "of the name (see --list-voices)")
     g.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute "
                    f"(default: a calm pace for the setting, about {tts.DEFAULT_RATE})")
     g.add_argument("--volume", type=float, default=None,
                    help=f"speaking volume 0.15-1.0 (default: soft, {tts.DEFAULT_VOLUME})")
-    g.add_argument("--list-voices", action="store_true", help="list the voices and exit")
+    g.add_argument("--list-voices", action="store_true",
+                   help="list the voices (friendly names and English first) and exit")
     g.add_argument("--no-chime", dest="chime", action="store_false", default=True,
                    help="no soft chime before listening")
     g.add_argument("--list-devices", action="store_true", help="list sound devices and exit")
@@ -643,7 +645,7 @@ def _typed_line(timeout: float) -> str | None:
 def _list_voices() -> int:
     try:
         synth = tts.shared_synth()
-        print(tts.format_voices(synth.voices()))
+        print(tts.format_voices(synth.voices(), synth.variants()))
         return 0
     except tts.TtsError as exc:
         _err(f"aftercare: {exc}")
@@ -669,27 +671,33 @@ def _open_events(args: argparse.Namespace):
     target = getattr(args, "events", None)
     if not target:
         return None, None
-    from skill.eventlog import EventLog
-    if target == "-":
-        return EventLog(sys.stdout), None
-    handle = open(target, "w", encoding="utf-8", buffering=1)
-    return EventLog(handle), handle
+    from skill.eventlog import EventLog, open_private
+    stream, to_stdout = open_private(target)  # EventLogRefused: one line, exit 2 (see run)
+    return EventLog(stream), (None if to_stdout else stream)
 
 
-def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
-    last: list[str] = []
-    if notes is not None:
-        try:
-            last = list(notes.last_session_notes())
-        except Exception as exc:
-            log.warning("could not read earlier notes: %s", exc)
+def _names(args: argparse.Namespace) -> list[str]:
     names = getattr(args, "names", None) or []
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    return SessionContext(names=list(names), setting=getattr(args, "setting", None) or "sofa",
+    return list(names)
+
+
+def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
+    from skill.notes import EarlierNotes
+
+    names = _names(args)
+    earlier = EarlierNotes()
+    if notes is not None:
+        try:
+            earlier = notes.earlier_notes(names)
+        except Exception as exc:
+            log.warning("could not read earlier notes: %s", exc)
+    return SessionContext(names=names, setting=getattr(args, "setting", None) or "sofa",
                           safe_word=getattr(args, "safe_word", None) or "red",
                           notes_enabled=bool(getattr(args, "notes_enabled", True)),
-                          last_notes=last)
+                          last_notes=list(earlier.notes), last_notes_ours=earlier.ours,
+                          last_notes_from=earlier.whose, last_notes_when=earlier.when)
 
 
 def run(args: argparse.Namespace, bundle: Any) -> int:
@@ -702,7 +710,12 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
         from skill import models, recognizer_whisper
         if recognizer_whisper.model_path() is None:  # Whisper (a dependency) needs no download
             models.offer_first_download()  # before the session: a session opens no socket
-    events, handle = _open_events(args)
+    from skill.eventlog import EventLogRefused
+    try:
+        events, handle = _open_events(args)
+    except EventLogRefused as exc:
+        _err(str(exc))
+        return 2
     try:
         with offline.session_guard():
             try:
@@ -737,7 +750,7 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
     seed = getattr(args, "seed", None)
     engine = Engine(bundle, flow, context, seed if seed is not None else random.randrange(1 << 30))
     if context_notes is not None:
-        context_notes.begin_session(flow)
+        context_notes.begin_session(flow, people=_names(args))
 
     model = getattr(args, "model", None)
     if model:

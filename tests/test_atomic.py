@@ -81,3 +81,25 @@ def test_remove_is_quiet_for_missing_files(tmp_path):
 def test_missing_folder_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         atomic.write_text(tmp_path / "nope" / "x.md", "x")
+
+
+def test_write_new_never_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "a.md"
+    atomic.write_new_bytes(target, b"first")
+    with pytest.raises(FileExistsError):
+        atomic.write_new_bytes(target, b"second")
+    assert target.read_bytes() == b"first"
+    assert _mode(target) == 0o600
+    assert os.listdir(tmp_path) == ["a.md"]  # no temporary file left either way
+
+
+def test_temp_names_carry_the_writer_and_only_dead_ones_are_stale(tmp_path):
+    name = atomic.temp_name("a.md")
+    assert atomic.is_temp_name(name) and f".{atomic.owner_tag()}." in name
+    (tmp_path / name).write_text("ours, not in progress")
+    neighbour = f".a.md.{atomic.owner_tag().split('-')[0]}-1.abcd.tmp"  # pid 1 always runs
+    (tmp_path / neighbour).write_text("a running process's save")
+    assert atomic.sweep(tmp_path) == 1
+    assert os.listdir(tmp_path) == [neighbour]
+    os.utime(tmp_path / neighbour, (1, 1))  # ... unless it is far older than any save takes
+    assert atomic.sweep(tmp_path) == 1 and os.listdir(tmp_path) == []

@@ -28,6 +28,7 @@ from skill.validate import errors, load_checked
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGS = ROOT / "dialogs"
 TEST_KEYS = {"name", "setting", "settings", "names", "solo", "seed", "safe_word", "notes", "last_notes",
+             "last_notes_from", "last_notes_when",
              "turns", "expect_end"}
 TURN_KEYS = {"user", "expect_intent", "expect_node", "expect_say"}
 
@@ -92,6 +93,9 @@ def run_case(bundle, case: Case) -> None:
         safe_word=str(spec.get("safe_word", "red")),
         notes_enabled=spec.get("notes", True) is not False,
         last_notes=[str(n) for n in spec.get("last_notes", [])],
+        last_notes_ours="last_notes_from" not in spec,
+        last_notes_from=str(spec.get("last_notes_from", "")),
+        last_notes_when=str(spec.get("last_notes_when", "")),
     )
     engine = Engine(bundle, case.flow, ctx, seed=int(spec.get("seed", 0)))
     transcript: list[str] = []

@@ -6,13 +6,14 @@ import argparse
 import io
 import os
 import stat
+import subprocess
 from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill import notes
+from skill import atomic, notes
 from skill.notes import NotesError, NotesStore
 
 
@@ -158,13 +159,27 @@ def test_existing_open_folder_is_tightened(tmp_path):
 
 
 def test_crash_leftovers_are_ignored_and_cleaned(store):
+    """Stale temp files go: an old one of unknown origin, and one whose writer has
+    exited. A fresh one of a running process (maybe a neighbour's save) stays."""
     store.root.mkdir(parents=True)
-    leftover = store.root / ".20261126-210000-quick.md.abc.tmp"
-    leftover.write_text("half a no")
+    old = store.root / ".20261126-210000-quick.md.abc.tmp"
+    old.write_text("half a no")
+    os.utime(old, (1, 1))
+    child = subprocess.Popen(["true"])  # a real process id that no longer runs
+    child.wait()
+    dead_pid = child.pid
+    ns = atomic.owner_tag().split("-")[0]
+    dead = store.root / f".20261126-210001-quick.md.{ns}-{dead_pid}.abcd1234.tmp"
+    dead.write_text("half a yes")
+    live = store.root / f".20261126-210002-quick.md.{ns}-1.abcd1234.tmp"  # pid 1 always runs
+    live.write_text("being written")
+    fresh = store.root / ".20261126-210003-quick.md.xyz.tmp"
+    fresh.write_text("unknown, young")
     assert store.list() == []
     store.begin_session("quick")
     store.add("x")
-    assert not leftover.exists()
+    assert not old.exists() and not dead.exists()
+    assert live.exists() and fresh.exists()
 
 
 def test_os_error_becomes_one_line_notes_error(tmp_path):
@@ -230,7 +245,7 @@ def test_cli_delete_all(store):
     for flow in ("quick", "aftercare"):
         store.begin_session(flow)
         store.add("x")
-    code, out, _ = _cli(["notes", "delete", "--all"], store.root)
+    code, out, _ = _cli(["notes", "delete", "--all", "--yes"], store.root)
     assert code == 0 and "2 sessions" in out and store.list() == []
 
 
@@ -257,3 +272,14 @@ def test_cli_uses_the_notes_dir_from_the_settings_file(tmp_path, store):
     out, err = io.StringIO(), io.StringIO()
     assert args.func(args, out=out, err=err) == 0
     assert "1 note" in out.getvalue() and err.getvalue() == ""
+
+
+def test_escape_codes_in_a_hand_edited_note_are_never_read_back(tmp_path):
+    """A note read back by the reflection flow (spoken or printed) is plain text."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "20260101-000000-aftercare.md").write_text(
+        "# Aftercare notes\n\n- Date: 2026-01-01 00:00\n- Flow: aftercare\n\n## Notes\n\n"
+        "- tea\x1b[2J\x1b]0;title\x07 later\u202e\n")
+    store = NotesStore(root)
+    assert store.last_session_notes() == ["tea [2J ]0;title later"]

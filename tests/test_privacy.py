@@ -144,7 +144,8 @@ def test_a_kept_note_is_only_the_note_text_in_the_notes_folder(tmp_path):
     text = kept.read_text()
     date, flow, kept_notes = notes.parse(text)
     assert kept_notes == [NOTE] and flow == "aftercare"
-    assert text == notes.render(date, flow, [NOTE]), "the file holds more than the header and the note"
+    assert notes.parse_people(text) == (), "a solo check-in without names records no names"
+    assert text == notes.render(date, flow, [NOTE], ()), "the file holds more than the header and the note"
     assert oct(kept.stat().st_mode & 0o777) == "0o600"
     assert oct(box.notes_dir.stat().st_mode & 0o777) == "0o700"
 
@@ -152,7 +153,7 @@ def test_a_kept_note_is_only_the_note_text_in_the_notes_folder(tmp_path):
 def test_reflection_reads_back_and_adds_nothing_unasked(tmp_path):
     box = Sandbox(tmp_path)
     _run(box, ["--flow", "quick", "--seed", "1"], note=None)
-    done, checkin = _run(box, ["--flow", "aftercare", "--seed", "5"], note=NOTE)
+    done, checkin = _run(box, ["--flow", "aftercare", "--seed", "5", "--names", "Sam,Alex"], note=NOTE)
     before = {p: p.read_bytes() for p in box.notes_dir.iterdir()}
     done, checkin = _run(box, ["--flow", "reflection", "--seed", "6", "--names", "Sam,Alex"], note=None)
     assert NOTE in done.stdout, "reflection should read the last note back after a yes"

@@ -98,18 +98,35 @@ def _files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
 
-def test_synthesize_in_memory_writes_no_file(monkeypatch):
-    tmp = Path(tempfile.gettempdir())
-    before = _files_under(tmp)
-    cwd_before = set(Path.cwd().iterdir())
+def test_synthesize_in_memory_writes_no_file(monkeypatch, tmp_path):
+    """A private temp folder (TMPDIR and tempfile.tempdir) and working folder,
+    so other processes' files cannot disturb the check and a file written by
+    synthesis (through tempfile or into the working folder) is seen."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.chdir(work)
+    assert tempfile.gettempdir() == str(private)  # where a temporary wav would land
     samples, rate = tts.synthesize("Hello there. How are you feeling right now?")
     assert rate == tts.ESPEAK_RATE
     assert samples.dtype == np.int16
     assert 1.0 < len(samples) / rate < 8.0
     assert np.abs(samples).max() > 1000
-    new_wavs = [p for p in _files_under(tmp) - before if p.suffix == ".wav"]
-    assert new_wavs == []
-    assert set(Path.cwd().iterdir()) == cwd_before
+    assert _files_under(private) == set()
+    assert _files_under(work) == set()
+
+
+def test_the_no_file_check_does_see_a_temporary_file(monkeypatch, tmp_path):
+    """The check above can fail: a wav written the usual way lands where it looks."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as handle:
+        handle.write(b"RIFF")
+    assert _files_under(private) == {Path(handle.name)}
 
 
 def test_rate_changes_duration_and_pause_adds_silence():

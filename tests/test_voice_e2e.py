@@ -262,15 +262,16 @@ def _spoken_seconds(text: str) -> float:
     return _active_seconds(audio.resample(speech.samples, speech.rate, 16000))
 
 
-def test_stop_while_the_assistant_speaks_interrupts_it(run_session):
-    s = run_session(flow="quick", seed=2)
+@pytest.mark.parametrize("backend, voice", [("pocketsphinx", ANSWER_VOICE), ("whisper", "flite:rms")])
+def test_stop_while_the_assistant_speaks_interrupts_it(run_session, backend, voice):
+    s = run_session(flow="quick", seed=2, backend=backend)
     greeting = s.wait_for(lambda r: r["event"] == "say")
     assert greeting["node"] == "arrive"
     # wait until the greeting is audible on the speaker, then say "stop" over it
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _active_seconds(s.recorder.samples()) < 0.5:
         time.sleep(0.05)
-    s.say("stop")
+    s.say("please stop" if backend == "whisper" else "stop", voice)
     s.wait_for(lambda r: r["event"] == "barge_in")
     end = s.wait_for(lambda r: r["event"] == "end")
     assert end["reason"] == "stopped", s.trail()
@@ -418,6 +419,7 @@ def test_whisper_quick_check_in_completes_with_natural_answers(run_session):
     assert ("feel", "okay") in heard_intents(s), s.trail()
     err = s.stderr()
     assert "Whisper" in err, err
+    print("\n".join(line for line in err.splitlines() if "first words began" in line or "recognizer:" in line))
     off = offline_record(s)
     assert off["network_attempts"] == 0 and off["blocked"] == [], off
 
