@@ -99,7 +99,10 @@ def render_speech(text: str, voice: str, rate: int, path: Path) -> None:
     """Speak ``text`` and store it as 16 kHz mono int16 WAV with LEAD_S of silence before it."""
     raw = synthesize(text, voice, rate)
     tmp = path.with_suffix(".tmp.wav")
-    _run(["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(tmp),
+    # -R: sox dithers when it resamples (espeak-ng speaks at 22.05 kHz) with
+    # random noise unless told to repeat itself; without it a render differed
+    # run to run and a borderline answer could flip.
+    _run(["sox", "-R", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(tmp),
           "pad", str(LEAD_S), "0"], raw)
     tmp.replace(path)
 
@@ -163,7 +166,7 @@ def render_babble(talkers: tuple[str, ...], script: tuple[str, ...], seed: int, 
         for k, idx in enumerate(order):
             voice = pair[k % len(pair)]
             raw = synthesize(script[idx], voice, BABBLE_RATE)
-            pcm = _run(["sox", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+            pcm = _run(["sox", "-R", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
                         "-t", "raw", "-e", "signed-integer", "-"], raw)
             x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
             x = x / (float(np.sqrt(np.mean(x ** 2))) + 1e-9)  # every talker equally loud
