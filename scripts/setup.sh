@@ -13,7 +13,7 @@ want_test=0
 
 debs=(espeak-ng libespeak-ng1 libportaudio2 alsa-utils python3-venv)
 if [ "$want_test" = 1 ]; then
-  debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox)
+  debs+=(pulseaudio pulseaudio-utils libasound2-plugins sox flite festival festvox-kallpc16k)
 fi
 
 missing=()

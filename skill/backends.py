@@ -1,9 +1,15 @@
 """Choose and create a recognizer backend.
 
-``auto`` prefers Vosk when an English Vosk model is installed (or a model
-folder is named with ``--model``), because a full model understands more
-than grammars; otherwise the embedded PocketSphinx recognizer, which needs
-no download, so the program always starts.
+``auto`` picks, in this order (why: docs/speech.md, "Choosing a backend"):
+
+1. Vosk, when a model folder is named with ``--model`` (the person chose it);
+2. Whisper tiny.en, when its pinned wheel is installed and its files match
+   their SHA-256 (it is a dependency, so a normal install has it): on
+   natural-sounding voices it understands far more than the grammars do;
+3. Vosk, when an English Vosk model is installed in the models folder
+   (``--backend vosk`` always uses it, and it is the choice for a language
+   Whisper tiny.en does not speak);
+4. PocketSphinx, built in, which needs nothing, so the program always starts.
 """
 
 from __future__ import annotations
@@ -17,7 +23,47 @@ from skill.recognizer import Recognizer, RecognizerError, spellings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "vosk", "pocketsphinx")
+BACKENDS = ("auto", "whisper", "vosk", "pocketsphinx")
+
+
+def choose(backend: str = "auto", model: str | Path | None = None,
+           models_dir: str | Path | None = None) -> tuple[str, Path | None, str]:
+    """(backend, Vosk model folder or None, why) for a request; see the module doc.
+
+    Pure apart from looking at installed files; ``models list`` shows its answer.
+    Raises RecognizerError for an unknown backend or a Vosk request without a model.
+    """
+    from skill import models as model_store
+    from skill import recognizer_whisper
+
+    choice = (backend or "auto").strip().lower()
+    if choice == "sphinx":
+        choice = "pocketsphinx"
+    if choice not in BACKENDS:
+        raise RecognizerError(f"unknown recognizer {backend!r}: choose auto, whisper, vosk or pocketsphinx")
+    if choice == "pocketsphinx":
+        return "pocketsphinx", None, "asked for"
+    if choice == "whisper":
+        return "whisper", None, "asked for"
+    if model:
+        return "vosk", Path(model).expanduser(), "model given with --model"
+    folder = Path(models_dir) if models_dir else model_store.default_models_dir()
+    english = model_store.find_english_model(folder)
+    if choice == "vosk":
+        if english is None:
+            raise RecognizerError(
+                f"no English Vosk model in {folder}: run 'python run.py models download', "
+                "place one by hand (see models/README.md), or pass --model PATH")
+        return "vosk", english, f"asked for; English Vosk model found in {folder}"
+    whisper_problem = recognizer_whisper.model_problem()
+    if whisper_problem is None:
+        why = "built in, understands the most on natural voices"
+        if english is not None:
+            why += f" (the Vosk model {english.name} is used with --backend vosk)"
+        return "whisper", None, why
+    if english is not None:
+        return "vosk", english, f"English Vosk model found in {folder} ({whisper_problem})"
+    return "pocketsphinx", None, (f"{whisper_problem}; no English Vosk model in {folder}")
 
 
 def endpoint_config(endpoint_silence: float = DEFAULT_SILENCE,
@@ -37,42 +83,31 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
                     stop_phrases: Sequence[str] = ()) -> Recognizer:
     """Create the recognizer the user asked for (one clear RecognizerError if impossible).
 
-    backend: "auto" | "vosk" | "pocketsphinx" ("sphinx" also accepted).
+    backend: "auto" | "whisper" | "vosk" | "pocketsphinx" ("sphinx" also accepted).
     model: a Vosk model folder; implies Vosk under "auto".
     models_dir: where installed models live (default: skill.models.default_models_dir()).
     endpoint_silence: seconds of trailing quiet that end an utterance.
     stop_phrases: the stop command's phrases and the session's safe word. A
       missed stop is a safety failure while a false one only ends the check-in
       gently, so the out-of-grammar check is most lenient with them
-      (PocketSphinx: STOP_RATIO_MIN; Vosk: kept below the confidence floor).
+      (PocketSphinx: STOP_RATIO_MIN; Vosk: kept below the confidence floor;
+      Whisper: scored against short transcripts, see recognizer_whisper).
     """
     from skill import models as model_store
 
-    choice = (backend or "auto").strip().lower()
-    if choice == "sphinx":
-        choice = "pocketsphinx"
-    if choice not in BACKENDS:
-        raise RecognizerError(f"unknown recognizer {backend!r}: choose auto, vosk or pocketsphinx")
+    choice, model_path, why = choose(backend, model, models_dir)
     endpoint = endpoint_config(endpoint_silence, max_utterance)
 
     if choice == "pocketsphinx":
-        log.info("recognizer: PocketSphinx (asked for)")
+        log.info("recognizer: PocketSphinx (%s)", why)
         return _sphinx(endpoint, stop_phrases)
-
-    model_path: Path | None = Path(model).expanduser() if model else None
-    why = "model given with --model"
-    if model_path is None:
-        folder = Path(models_dir) if models_dir else model_store.default_models_dir()
-        model_path = model_store.find_english_model(folder)
-        why = f"English Vosk model found in {folder}"
-        if model_path is None:
-            if choice == "vosk":
-                raise RecognizerError(
-                    f"no English Vosk model in {folder}: run 'python run.py models download', "
-                    "place one by hand (see models/README.md), or pass --model PATH")
-            log.info("recognizer: PocketSphinx (no English Vosk model in %s; "
-                     "'python run.py models download' adds one)", folder)
-            return _sphinx(endpoint, stop_phrases)
+    if choice == "whisper":
+        log.info("recognizer: Whisper tiny.en (%s)", why)
+        from skill.recognizer_whisper import WhisperRecognizer, _plain
+        rec = WhisperRecognizer(endpoint=endpoint)
+        rec.stop_phrases = spellings(stop_phrases, _plain)
+        return rec
+    assert model_path is not None
     problem = model_store.model_problem(model_path)
     if problem:
         raise RecognizerError(f"Vosk model folder {model_path}: {problem}")

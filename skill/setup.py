@@ -107,9 +107,10 @@ QUESTIONS: tuple[Question, ...] = (
              lambda a: config.BY_KEY["setting"].check(a)),
     Question("safe_word", "A safe word that always stops the check-in at once", config.check_safe_word),
     Question("notes", "Offer to keep a short note when a check-in ends? (yes or no)", _yes_no),
-    Question("backend", "How should it understand speech? 'auto' (best for most people) uses a\n"
-             "  downloaded Vosk model when there is one, and the built-in PocketSphinx otherwise.\n"
-             "  Type auto, vosk or pocketsphinx", lambda a: config.BY_KEY["backend"].check(a)),
+    Question("backend", "How should it understand speech? 'auto' (best for most people) uses the\n"
+             "  built-in Whisper recognizer, which understands everyday answers; 'vosk' a downloaded\n"
+             "  Vosk model; 'pocketsphinx' the small fallback. Type auto, whisper, vosk or pocketsphinx",
+             lambda a: config.BY_KEY["backend"].check(a)),
     Question("voice", _voice_text, _optional(_voice)),
     Question("rate", f"Speaking pace in words per minute, {config.RATE_RANGE[0]} to {config.RATE_RANGE[1]}\n"
              "  (type 'default' to let it fit the setting)", _optional(_number(config.check_rate, int))),

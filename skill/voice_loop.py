@@ -108,6 +108,29 @@ def barge_phrases(bundle: Any, safe_word: str, normalize: Callable[[str], str]) 
     return tuple(seen)
 
 
+_NEGATORS = frozenset(("not", "never", "don't", "dont", "can't", "cannot", "cant", "won't"))
+
+
+def barge_heard(text: str, phrases: Sequence[str]) -> bool:
+    """True when ``text`` says one of the barge-in ``phrases`` (as whole words, not negated).
+
+    A grammar recognizer only ever returns one of the phrases; a transcriber
+    (Whisper) returns whatever was said while the assistant spoke, and only
+    "please stop", "red" or "hang on" may cut the speech off, never an early
+    answer or a cough turned into words. "don't stop" does not count.
+    """
+    from skill.normalize import normalize
+    words = normalize(text).split()
+    for phrase in phrases:
+        target = normalize(phrase).split()
+        if not target:
+            continue
+        for i in range(len(words) - len(target) + 1):
+            if words[i:i + len(target)] == target and not (i and words[i - 1] in _NEGATORS):
+                return True
+    return False
+
+
 def barge_allowed(text: str, spoken: str, safe_word: str) -> bool:
     """A barge-in word that the prompt itself contains may be our own echo;
     the safe word always counts."""
@@ -340,6 +363,10 @@ class VoiceSession:
                 continue
             if result is None or not result.text or result.confidence < self.floor:
                 continue
+            if not barge_heard(result.text, self.barge):
+                log.info("speech while speaking was not a barge-in word; ignored")
+                rec.start(list(self.barge))
+                continue
             if not barge_allowed(result.text, spoken or "", self.safe_word):
                 log.info("ignored a barge-in word that the prompt itself contains")
                 rec.start(list(self.barge))
@@ -558,7 +585,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="microphone: number or part of the name (see --list-devices)")
     g.add_argument("--output-device", default=None, metavar="N|NAME",
                    help="speaker: number or part of the name (see --list-devices)")
-    g.add_argument("--backend", default=None, choices=("auto", "vosk", "pocketsphinx"),
+    g.add_argument("--backend", default=None, choices=("auto", "whisper", "vosk", "pocketsphinx"),
                    help="speech recognizer (default: auto)")
     g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
     from skill.endpoint import DEFAULT_SILENCE
@@ -681,8 +708,9 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
     if getattr(args, "list_devices", False):
         return _list_devices()
     if (getattr(args, "backend", None) or "auto") == "auto" and not getattr(args, "model", None):
-        from skill import models
-        models.offer_first_download()  # before the session: a session opens no socket
+        from skill import models, recognizer_whisper
+        if recognizer_whisper.model_path() is None:  # Whisper (a dependency) needs no download
+            models.offer_first_download()  # before the session: a session opens no socket
     from skill.eventlog import EventLogRefused
     try:
         events, handle = _open_events(args)

@@ -50,6 +50,43 @@ def synth(text: str, voice: str = "en-us", rate: int = 150,
         return raw.read_bytes()
 
 
+FLITE_VOICES = ("awb", "rms", "slt", "kal16")
+
+
+def flite_available() -> bool:
+    """True when flite and sox are both on PATH (Debian: apt install flite sox)."""
+    return bool(shutil.which("flite") and shutil.which("sox"))
+
+
+@functools.lru_cache(maxsize=512)
+def flite(text: str, voice: str = "slt", pad: tuple[float, float] = (0.3, 0.6),
+          folder: str | None = None) -> bytes:
+    """Speak ``text`` with a flite voice (not espeak: closer to how people
+    sound) and return int16 16 kHz mono PCM with ``pad`` seconds of silence.
+
+    ``folder``: where the WAV is written (a test's tmp_path), else a private
+    temporary folder that is removed at once.
+    """
+    with tempfile.TemporaryDirectory(prefix="speech-fixture-", dir=folder) as tmp:
+        wav = Path(tmp) / "say.wav"
+        raw = Path(tmp) / "say.raw"
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(wav)], check=True, capture_output=True)
+        subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                        "-e", "signed-integer", "-t", "raw", str(raw),
+                        "silence", "1", "0.01", "-50d", "reverse",
+                        "silence", "1", "0.01", "-50d", "reverse",
+                        "pad", str(pad[0]), str(pad[1])],
+                       check=True, capture_output=True)
+        return raw.read_bytes()
+
+
+def speak(text: str, voice: str = "en-us", pad: tuple[float, float] = (0.3, 0.6)) -> bytes:
+    """espeak-ng for "en-us" and the like, flite for "flite:slt" and the like."""
+    if voice.startswith("flite:"):
+        return flite(text, voice.split(":", 1)[1], pad)
+    return synth(text, voice, pad=pad)
+
+
 def silence(seconds: float) -> bytes:
     """Digital silence of the given length."""
     return b"\x00\x00" * int(round(seconds * SAMPLE_RATE))

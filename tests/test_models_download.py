@@ -143,7 +143,10 @@ def test_download_installs_and_lists(served, tmp_path):
     code, out, _ = cli(["list"], tmp_path)
     assert code == 0
     assert NAME in out and "language=en-us" in out and "complete" in out
-    assert f"Vosk with {NAME}" in out
+    # Whisper tiny.en (a dependency) comes first; the English Vosk model is named as the other choice
+    assert "Recognizer used by default: Whisper tiny.en" in out, out
+    assert f"the Vosk model {NAME} is used with --backend vosk" in out, out
+    assert "Whisper tiny.en (CTranslate2, int8)  language=en" in out and "SHA-256 checked" in out, out
     assert models.find_english_model(tmp_path) == tmp_path / NAME
 
 

