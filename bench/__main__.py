@@ -39,7 +39,7 @@ def default_backends() -> list[str]:
     """Every English backend the product's factory knows (PocketSphinx, the
     neural ones), English Vosk when a model is in models/, and the Korean
     Vosk path."""
-    from skill import backends
+    from skill.speech import backends
     names = ["pocketsphinx"]
     names += [b for b in backends.BACKENDS if b not in ("auto", "vosk", "pocketsphinx", "sphinx")]
     if english_vosk_model() is not None:

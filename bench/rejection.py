@@ -64,7 +64,7 @@ def word_loop_jsgf(phrases: Sequence[str]) -> str:
 
 
 def _asc(segs) -> tuple[float, int]:
-    from skill.recognizer_sphinx import _log_score
+    from skill.speech.recognizer_sphinx import _log_score
     segs = list(segs or ())
     if not segs:
         return -math.inf, 0
@@ -74,7 +74,7 @@ def _asc(segs) -> tuple[float, int]:
 def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) -> list[Features]:
     """Decode every utterance with the four decoders; returns their features."""
     from bench.run import Pipeline, make_recognizer
-    from skill.recognizer_sphinx import jsgf_for
+    from skill.speech.recognizer_sphinx import jsgf_for
 
     pipe = Pipeline(REPO / "dialogs", "en")
     stops = tuple(pipe.commands.get("stop", ())) + (SAFE_WORD,)
@@ -235,8 +235,8 @@ def test_sample() -> list[C.Utterance]:
 
 
 def sweep(feats: dict[str, Features], utts: Sequence[C.Utterance]) -> None:
-    from skill.recognizer import spellings
-    from skill.recognizer_sphinx import PRIORITY_PHRASES, normalize_phrase
+    from skill.speech.recognizer import spellings
+    from skill.speech.recognizer_sphinx import PRIORITY_PHRASES, normalize_phrase
     outcome, pipe = outcome_fn()
     raw_stops = tuple(pipe.commands["stop"]) + (SAFE_WORD,)
     stops = frozenset(spellings(raw_stops, normalize_phrase))

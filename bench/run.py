@@ -130,7 +130,7 @@ OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor
 
 def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = ()):
     """A recognizer by backend name, from the product's own factory
-    (``skill.backends.make_recognizer``): ``pocketsphinx``, any other backend
+    (``skill.speech.backends.make_recognizer``): ``pocketsphinx``, any other backend
     the factory knows (the neural ones), and ``vosk-ko`` / ``vosk-en`` (Vosk
     with the Korean model or an English one from models/).
 
@@ -138,7 +138,7 @@ def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str]
     public constructor with them (same endpointer configuration), so an
     experiment differs in one knob only.
     """
-    from skill import backends
+    from skill.speech import backends
     kind = "vosk" if backend.startswith("vosk-") else backend
     kw = {} if ENDPOINT_SILENCE is None else {"endpoint_silence": ENDPOINT_SILENCE}
     options = dict(OPTIONS)
@@ -147,10 +147,10 @@ def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str]
         return backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
     endpoint = backends.endpoint_config(**kw)
     if kind == "pocketsphinx":
-        from skill.recognizer_sphinx import SphinxRecognizer
+        from skill.speech.recognizer_sphinx import SphinxRecognizer
         return SphinxRecognizer(endpoint=endpoint, **options)
     if kind == "vosk":
-        from skill.recognizer_vosk import VoskRecognizer
+        from skill.speech.recognizer_vosk import VoskRecognizer
         return VoskRecognizer(Path(model), endpoint=endpoint, **options)
     raise SystemExit(f"--option is for pocketsphinx and vosk; {backend} takes none")
 
@@ -171,7 +171,7 @@ def model_for(backend: str) -> str | None:
     """The model folder a backend name implies (Vosk only; others find their own)."""
     if backend.startswith("vosk-ko"):
         try:
-            from skill.models import korean_model_path
+            from skill.speech.models import korean_model_path
             return str(korean_model_path() or KO_MODEL)
         except ImportError:
             return str(KO_MODEL)
@@ -184,7 +184,7 @@ def english_vosk_model() -> Path | None:
     """An English Vosk model under models/, if the user put one there."""
     root = REPO / "models"
     try:
-        from skill.models import find_english_model
+        from skill.speech.models import find_english_model
         return find_english_model(root)
     except ImportError:
         pass
@@ -199,8 +199,8 @@ class Pipeline:
     """Matcher, engine snapshots and TTS for one language's corpus."""
 
     def __init__(self, dialogs: Path, lang: str, safe_word: str = "red"):
-        from skill.matcher import Matcher
-        from skill import tts
+        from skill.dialogue.matcher import Matcher
+        from skill.speech import tts
 
         self.lang = lang
         self.safe_word = safe_word
@@ -227,7 +227,7 @@ class Pipeline:
         return self.contexts[(label.flow, label.node)]
 
     def reply_first_sentence(self, actions: Sequence[Any], fallback: str) -> str:
-        from skill.protocol import Say
+        from skill.dialogue.protocol import Say
         for a in actions:
             if isinstance(a, Say) and a.text.strip():
                 parts = self.split(a.text)
@@ -268,7 +268,7 @@ def lean_grammar(intents: dict[str, Sequence[str]], commands: dict[str, Sequence
 
 def grammar_from_yaml(intents: dict[str, Sequence[str]], commands: dict[str, Sequence[str]],
                       safe_word: str) -> tuple[str, ...]:
-    from skill.normalize import normalize
+    from skill.dialogue.normalize import normalize
     seen: dict[str, None] = {}
     for phrases in list(intents.values()) + list(commands.values()) + [[safe_word]]:
         for p in phrases:
@@ -284,9 +284,9 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
 
     Several settings are walked so that setting-only nodes are reached too.
     """
-    from skill.dialog import load_bundle
-    from skill.engine import Engine
-    from skill.protocol import Heard, Listen, NoteSaved, SaveNote, SessionContext, Timeout, Wait
+    from skill.dialogue.dialog import load_bundle
+    from skill.dialogue.engine import Engine
+    from skill.dialogue.protocol import Heard, Listen, NoteSaved, SaveNote, SessionContext, Timeout, Wait
 
     bundle, problems = load_bundle(dialogs)
     errors = [p for p in problems if p.severity == "error"]
@@ -420,7 +420,7 @@ def stream(rec, pcm: bytes, phrases: Sequence[str] | None, block_s: float,
 def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
              naive: bool, block_s: float, pace: bool = False) -> Turn:
     """One utterance through recognizer, matcher, engine and TTS."""
-    from skill.protocol import Heard
+    from skill.dialogue.protocol import Heard
 
     ctx = pipe.context(utt.label)
     res, pos, (final_s, final_cpu), decode_s, decode_cpu, endpointed = stream(
@@ -513,16 +513,16 @@ def startup(backend: str, dialogs: Path, launched: float, flow: str = "aftercare
     import threading
     marks: dict[str, float] = {"python+imports": time.time() - launched}
     t = time.time()
-    from skill import tts
-    from skill.matcher import Matcher
-    from skill.protocol import Say, SessionContext
+    from skill.speech import tts
+    from skill.dialogue.matcher import Matcher
+    from skill.dialogue.protocol import Say, SessionContext
     synth = tts.shared_synth()  # loads on its own thread, like the app can
     marks["skill imports"] = time.time() - t
     t = time.time()
     greeting = ["Hello there."]
     try:
-        from skill.dialog import load_bundle
-        from skill.engine import Engine
+        from skill.dialogue.dialog import load_bundle
+        from skill.dialogue.engine import Engine
         bundle, _ = load_bundle(dialogs)
         Matcher(read_commands(dialogs))
         eng = Engine(bundle, flow, SessionContext(), seed=1)

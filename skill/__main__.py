@@ -1,5 +1,5 @@
 """``python -m skill``: the same command line as ``run.py`` and ``aftercare``."""
 
-from skill.cli import main
+from skill.shell.cli import main
 
 raise SystemExit(main())

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from skill.engine import Engine
-from skill.notes import NotesError, NotesStore
-from skill.protocol import (
+from skill.dialogue.engine import Engine
+from skill.storage.notes import NotesError, NotesStore
+from skill.dialogue.protocol import (
     DeleteNote,
     End,
     Heard,
@@ -49,7 +49,7 @@ FLOWS = ("aftercare", "precare", "reflection", "quick")
 @functools.lru_cache(maxsize=1)
 def bundle():
     """The real dialogues, loaded and checked once."""
-    from skill.validate import default_dialogs_dir, errors, load_checked
+    from skill.dialogue.validate import default_dialogs_dir, errors, load_checked
 
     loaded, problems = load_checked(default_dialogs_dir())
     assert not errors(problems), [p.format() for p in errors(problems)]

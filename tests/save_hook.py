@@ -1,6 +1,6 @@
 """Stop a real program inside a note save, at a known instant, and let it go again.
 
-The program side is ``skill.atomic.pause_for_tests``: when ``AFTERCARE_TEST_SAVE_HOOK``
+The program side is ``skill.storage.atomic.pause_for_tests``: when ``AFTERCARE_TEST_SAVE_HOOK``
 names a folder, the first save of each process writes its complete temporary
 file, announces ``PID TEMPFILE`` on the FIFO ``reached`` and then waits for one
 byte on the FIFO ``go``. This side holds both FIFOs open read-write, so no
@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from skill.atomic import TEST_HOOK_ENV
+from skill.storage.atomic import TEST_HOOK_ENV
 
 DEADLINE = 120.0  # a guard against a hang only; nothing is timed
 

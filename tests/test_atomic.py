@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from skill import atomic
+from skill.storage import atomic
 
 
 def _mode(path) -> int:

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from skill import audio
-from skill.audio import AudioError, Device
+from skill.speech import audio
+from skill.speech.audio import AudioError, Device
 from tests.soundserver import sound_server, sound_spans, use_in_process  # noqa: F401
 
 DEVICES = [
@@ -153,7 +153,7 @@ def sd(sound_server):  # noqa: F811
 
 @pytest.mark.sound
 def test_player_plays_to_the_speaker_and_reports_the_end(sound_server, sd):  # noqa: F811
-    from skill import tts
+    from skill.speech import tts
     samples, rate = tts.synthesize("Hello there. This is a short test.")
     rec = sound_server.record_speaker()
     time.sleep(0.4)
@@ -172,7 +172,7 @@ def test_player_plays_to_the_speaker_and_reports_the_end(sound_server, sd):  # n
 
 @pytest.mark.sound
 def test_player_stop_cuts_speech_short(sound_server, sd):  # noqa: F811
-    from skill import tts
+    from skill.speech import tts
     samples, rate = tts.synthesize("This sentence is long enough that we can cut it off "
                                    "well before the end, and hear that it stopped.")
     full = len(samples) / rate
@@ -195,7 +195,7 @@ def test_player_appends_the_next_sentence_with_only_the_calm_pause(sound_server,
     """A reply is played a sentence at a time; the second one joins the running
     stream, so the silence between them is the pause we asked for and not a
     new stream's start-up on top."""
-    from skill import tts
+    from skill.speech import tts
     first, rate = tts.synthesize("Take your time.")
     second, _ = tts.synthesize("There is no rush at all.")
     pause = np.zeros(int(0.35 * rate), dtype=np.int16)

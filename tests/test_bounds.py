@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from checkin_driver import ROOT
-from skill import dialog, models, validate
+from skill.dialogue import dialog, validate
+from skill.speech import models
 
 MEMORY_LIMIT = 2 * 1024**3  # far above what a check-in needs; /dev/zero would pass it
 

@@ -15,12 +15,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skill.care import load_care, load_feelings
-from skill.conditions import SETTINGS
-from skill.engine import Engine
-from skill.matcher import analyze
-from skill.protocol import End, Heard, Listen, NoteSaved, SaveNote, Say, SessionContext, Silence, Wait
-from skill.validate import check_files, errors, load_checked
+from skill.dialogue.care import load_care, load_feelings
+from skill.dialogue.conditions import SETTINGS
+from skill.dialogue.engine import Engine
+from skill.dialogue.matcher import analyze
+from skill.dialogue.protocol import End, Heard, Listen, NoteSaved, SaveNote, Say, SessionContext, Silence, Wait
+from skill.dialogue.validate import check_files, errors, load_checked
 from tests.test_engine_properties import REAL, events
 
 ROOT = Path(__file__).resolve().parent.parent

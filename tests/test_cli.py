@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from skill import cli
+from skill.shell import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,13 +36,13 @@ def test_parser_has_run_options_and_check():
 
 def test_registered_modules_add_their_subcommands():
     subs = _subcommands(cli.build_parser())
-    for module, name in (("skill.notes", "notes"), ("skill.setup", "setup"), ("skill.models", "models")):
+    for module, name in (("skill.storage.notes", "notes"), ("skill.shell.setup", "setup"), ("skill.speech.models", "models")):
         if cli._exists(module) and hasattr(__import__(module, fromlist=["x"]), "register_cli"):
             assert name in subs
 
 
 def test_missing_modules_are_skipped(monkeypatch):
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["skill.does_not_exist_yet", "skill.notes"])
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["skill.does_not_exist_yet", "skill.storage.notes"])
     monkeypatch.setattr(cli, "OPTION_MODULES", ["skill.also_missing"])
     parser = cli.build_parser()
     assert "check" in _subcommands(parser)
@@ -87,12 +87,12 @@ def test_entry_points_reach_the_same_cli(entry):
 
 def test_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'aftercare = "skill.cli:main"' in text
+    assert 'aftercare = "skill.shell.cli:main"' in text
 
 
 @pytest.mark.parametrize("argv", [["--setting", "kitchen"], ["--seed", "x"], ["--frobnicate"], ["notes", "frob"]])
 def test_usage_mistakes_are_one_line_without_the_usage_block(argv, capsys):
-    from skill.cli import main
+    from skill.shell.cli import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err

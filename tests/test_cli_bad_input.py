@@ -125,7 +125,8 @@ def _as_unprivileged(argv: list[str]) -> tuple[int, str]:
     # privileges: the interpreter's own files may be out of nobody's reach.
     import concurrent.futures  # noqa: F401
 
-    from skill import cli, engine, textmode, validate  # noqa: F401
+    from skill.shell import cli, textmode
+    from skill.dialogue import engine, validate  # noqa: F401
 
     cli.build_parser()
     validate.load_checked(validate.default_dialogs_dir())

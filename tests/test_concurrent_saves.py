@@ -20,8 +20,8 @@ import pytest
 
 from checkin_driver import ROOT, CliCheckin
 from save_hook import SaveHook
-from skill import atomic, notes
-from skill.notes import NotesStore
+from skill.storage import atomic, notes
+from skill.storage.notes import NotesStore
 
 SAME_SECOND = datetime(2026, 12, 2, 12, 0, 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skill.conditions import CondEnv, ConditionError, answer_nodes, evaluate, parse, tokenize
+from skill.dialogue.conditions import CondEnv, ConditionError, answer_nodes, evaluate, parse, tokenize
 
 
 def env(**kw) -> CondEnv:

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill import config
+from skill.storage import config
 
 BAD = Path(__file__).parent / "data" / "bad_configs"
 EXPECTED = yaml.safe_load((BAD / "expected.txt").read_text())
@@ -204,7 +204,7 @@ def test_random_yaml_like_text_never_crashes(text):
 
 def test_ranges_and_backends_agree_with_the_voice_loop():
     """config mirrors these so that reading settings needs no audio libraries."""
-    from skill import backends, tts
+    from skill.speech import backends, tts
 
     assert config.RATE_RANGE == tts.RATE_RANGE
     assert config.VOLUME_RANGE == tts.VOLUME_RANGE

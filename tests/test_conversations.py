@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from skill.conditions import SETTINGS
-from skill.engine import Engine
-from skill.protocol import End, Heard, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout
-from skill.validate import errors, load_checked
+from skill.dialogue.conditions import SETTINGS
+from skill.dialogue.engine import Engine
+from skill.dialogue.protocol import End, Heard, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout
+from skill.dialogue.validate import errors, load_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGS = ROOT / "dialogs"
@@ -190,7 +190,7 @@ def _calm_answer(engine: Engine, action) -> Heard:
 @pytest.mark.parametrize("flow", ["aftercare", "precare", "reflection", "quick"])
 def test_every_flow_reaches_an_end_on_the_calm_path(bundle, flow, setting, people):
     """Every flow, every setting, solo to three people: plain answers lead to a kind end."""
-    from skill.protocol import Listen, Wait
+    from skill.dialogue.protocol import Listen, Wait
 
     engine = Engine(bundle, flow, SessionContext(names=list(people), setting=setting,
                                                  last_notes=["More blankets."]), seed=len(people))

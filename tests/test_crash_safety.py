@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from skill import atomic, notes
-from skill.notes import NotesSession, NotesStore
+from skill.storage import atomic, notes
+from skill.storage.notes import NotesSession, NotesStore
 
 KILLS = 220
 SESSION_ID = "20260101-000000-crash"

@@ -6,9 +6,9 @@ import re
 import shutil
 from pathlib import Path
 
-from skill.dialog import Bundle, load_bundle, load_commands, load_flow, load_vocabulary
-from skill.validate import check_files, errors
-from skill.yamlpos import YList, YMap, load
+from skill.dialogue.dialog import Bundle, load_bundle, load_commands, load_flow, load_vocabulary
+from skill.dialogue.validate import check_files, errors
+from skill.dialogue.yamlpos import YList, YMap, load
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = Path(__file__).resolve().parent / "data" / "dialogs_min"
@@ -154,7 +154,7 @@ def test_schema_matches_the_loader():
     """docs/dialog.schema.json (for editors) must know exactly the keys the loader accepts."""
     import json
 
-    from skill.dialog import END_REASONS, FLOW_KEYS, NODE_KEYS, TRANSITION_KEYS
+    from skill.dialogue.dialog import END_REASONS, FLOW_KEYS, NODE_KEYS, TRANSITION_KEYS
 
     schema = json.loads((ROOT / "docs" / "dialog.schema.json").read_text())
     assert set(schema["properties"]) == set(FLOW_KEYS)

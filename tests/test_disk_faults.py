@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from checkin_driver import CliCheckin, drive, make_engine, note_policy
-from skill.notes import NotesError, NotesStore
+from skill.storage.notes import NotesError, NotesStore
 
 EARLIER = "the earlier note that must survive"
 NEW = "a new note that cannot fit " + "x" * 2000

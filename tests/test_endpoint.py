@@ -8,7 +8,7 @@ from array import array
 
 import pytest
 
-from skill.endpoint import Endpointer, EndpointConfig, frame_db
+from skill.speech.endpoint import Endpointer, EndpointConfig, frame_db
 from tests.speech_fixtures import SAMPLE_RATE, blocks, silence, synth, tools_available
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.engine import AT_START, NO_NOTE_TO_FORGET, NOTE_FAILED, NOTE_SAVED, Engine, EngineError
-from skill.protocol import (
+from skill.dialogue.engine import AT_START, NO_NOTE_TO_FORGET, NOTE_FAILED, NOTE_SAVED, Engine, EngineError
+from skill.dialogue.protocol import (
     Adjust,
     DeleteNote,
     End,
@@ -24,7 +24,7 @@ from skill.protocol import (
     Timeout,
     Wait,
 )
-from skill.validate import errors, load_checked
+from skill.dialogue.validate import errors, load_checked
 
 MINI = Path(__file__).resolve().parent / "data" / "dialogs_min"
 
@@ -267,7 +267,7 @@ def test_low_confidence_is_not_a_guess(bundle):
 
 class _AmbiguousMatcher:
     def match(self, text, intents, confidence=1.0, allowed_commands=None, **how):
-        from skill.matcher import Match
+        from skill.dialogue.matcher import Match
 
         return Match("ambiguous", None, 85.0, ("okay", "not_okay"))
 
@@ -375,9 +375,9 @@ def test_branch_on_earlier_answer(bundle):
 def test_heard_is_logged_without_text(bundle, caplog):
     e = make(bundle)
     e.start()
-    with caplog.at_level(logging.INFO, logger="skill.engine"):
+    with caplog.at_level(logging.INFO, logger="skill.dialogue.engine"):
         e.handle(Heard("I'm okay thanks"))
-    messages = [r.getMessage() for r in caplog.records if r.name == "skill.engine"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "skill.dialogue.engine"]
     assert messages == ["heard 3 words, intent=okay"]
     assert all("thanks" not in m for m in messages)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skill.conditions import SETTINGS
-from skill.engine import Engine
-from skill.protocol import End, Heard, Listen, NoteFailed, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout, Wait
-from skill.validate import errors, load_checked
+from skill.dialogue.conditions import SETTINGS
+from skill.dialogue.engine import Engine
+from skill.dialogue.protocol import End, Heard, Listen, NoteFailed, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout, Wait
+from skill.dialogue.validate import errors, load_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 AWAITING = (Listen, Wait, End, SaveNote)

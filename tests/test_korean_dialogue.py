@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from skill import models
-from skill.dialog import load_bundle
-from skill.engine import Engine
-from skill.protocol import End, EnterNode, Heard, Listen, SessionContext
-from skill.recognizer_vosk import VoskRecognizer
-from skill.validate import errors
+from skill.speech import models
+from skill.dialogue.dialog import load_bundle
+from skill.dialogue.engine import Engine
+from skill.dialogue.protocol import End, EnterNode, Heard, Listen, SessionContext
+from skill.speech.recognizer_vosk import VoskRecognizer
+from skill.dialogue.validate import errors
 from tests.speech_fixtures import blocks, silence, synth, tools_available
 
 DATA = Path(__file__).parent / "data" / "korean"

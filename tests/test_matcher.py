@@ -1,4 +1,4 @@
-"""Tests for skill.matcher: the labelled utterance set plus focused rules.
+"""Tests for skill.dialogue.matcher: the labelled utterance set plus focused rules.
 
 The labelled set (tests/data/utterances.yaml) is the tuning ground for the
 threshold and margin; the focused tests pin the safety rules (stop, safe
@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill.matcher import (
+from skill.dialogue.matcher import (
     COMMAND_NAMES,
     DEFAULT_AFFIRMATIVE,
     HEDGES,
@@ -31,7 +31,7 @@ from skill.matcher import (
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS_FILE = ROOT / "dialogs" / "commands.yaml"
-from skill.care import load_feelings  # noqa: E402
+from skill.dialogue.care import load_feelings  # noqa: E402
 
 VOCAB_FILE = ROOT / "dialogs" / "vocabulary.yaml"
 DATA_FILE = ROOT / "tests" / "data" / "utterances.yaml"
@@ -407,7 +407,7 @@ def test_every_phrase_of_every_shipped_node_is_understood_there():
     Fails when two answers at one node share a phrase, or when one answer's
     phrase is really a command (that answer could never be given).
     """
-    from skill.dialog import load_bundle
+    from skill.dialogue.dialog import load_bundle
 
     bundle, _ = load_bundle(ROOT / "dialogs")
     assert bundle.flows, "no flows loaded"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from skill import models
+from skill.speech import models
 
 REPO = Path(__file__).resolve().parent.parent
 NAME = "vosk-model-tiny-en-us-0.1"

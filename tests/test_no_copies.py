@@ -22,8 +22,8 @@ import pytest
 
 from checkin_driver import ROOT, CliCheckin
 from save_hook import SaveHook
-from skill import atomic
-from skill.notes import NotesStore
+from skill.storage import atomic
+from skill.storage.notes import NotesStore
 
 NOTE = "the private words of a note"
 

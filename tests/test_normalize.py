@@ -1,4 +1,4 @@
-"""Tests for skill.normalize: the same answer must look the same however it was said."""
+"""Tests for skill.dialogue.normalize: the same answer must look the same however it was said."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill.normalize import normalize, tokens
+from skill.dialogue.normalize import normalize, tokens
 
 
 @pytest.mark.parametrize(

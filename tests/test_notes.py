@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill import atomic, notes
-from skill.notes import NotesError, NotesStore
+from skill.storage import atomic, notes
+from skill.storage.notes import NotesError, NotesStore
 
 
 def _mode(path) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from checkin_driver import ROOT, CliCheckin
-from skill.notes import NotesStore
+from skill.storage.notes import NotesStore
 
 NOTES = ["keep the lamp on", "tea afterwards", "more blankets"]
 
@@ -97,7 +97,8 @@ def _as_owner_of(root: Path, argv: list[str], tmp_path: Path) -> tuple[int, str,
     if os.geteuid() != 0:
         done = _cli(tmp_path, *argv)
         return done.returncode, done.stdout, done.stderr
-    from skill import cli, config  # noqa: F401  (imported before dropping privileges)
+    from skill.shell import cli
+    from skill.storage import config  # noqa: F401  (imported before dropping privileges)
 
     cli.build_parser()
     out_r, out_w = os.pipe()

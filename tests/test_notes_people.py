@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from checkin_driver import CliCheckin
-from skill import notes
-from skill.notes import EarlierNotes, NotesStore
-from skill.render import Who, render
+from skill.storage import notes
+from skill.storage.notes import EarlierNotes, NotesStore
+from skill.dialogue.render import Who, render
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE = "a warm blanket and the lamp on next time"

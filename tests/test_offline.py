@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from skill import offline
+from skill.shell import offline
 
 
 @pytest.fixture()
@@ -106,7 +106,7 @@ def test_binding_loopback_is_local_binding_any_address_is_blocked():
 def test_importing_vosk_inside_a_session_is_not_network_use():
     import subprocess
     import sys
-    code = ("from skill import offline\n"
+    code = ("from skill.shell import offline\n"
             "with offline.session_guard():\n"
             "    import vosk\n"
             "print(offline.report())\n")
@@ -128,7 +128,7 @@ def test_voice_loop_runs_every_session_under_the_guard(monkeypatch):
     """run() wraps the session in the guard (a session that tries to connect is caught)."""
     import argparse
 
-    from skill import voice_loop
+    from skill.shell import voice_loop
 
     seen = {}
 
@@ -155,7 +155,7 @@ def test_voice_loop_runs_every_session_under_the_guard(monkeypatch):
 
 
 def test_text_mode_sessions_are_guarded_too(monkeypatch, tmp_path):
-    from skill import cli, textmode
+    from skill.shell import cli, textmode
 
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("AFTERCARE_DATA_DIR", str(tmp_path / "data"))

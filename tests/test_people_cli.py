@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill import cli, tts
-from skill.dialog import load_commands
-from skill.notes import NotesStore
+from skill.shell import cli
+from skill.speech import tts
+from skill.dialogue.dialog import load_commands
+from skill.storage.notes import NotesStore
 from tests.soundserver import sound_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from checkin_driver import CliCheckin
-from skill import notes
+from skill.storage import notes
 
 HEARD = ["zanzibar", "quokka", "marmalade", "xylophone", "periwinkle"]
 NOTE = "remember the lantern by the window"

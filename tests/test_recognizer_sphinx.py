@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from skill.backends import make_recognizer
-from skill.endpoint import EndpointConfig
-from skill.recognizer import Result
-from skill.recognizer_sphinx import SphinxRecognizer, jsgf_for, normalize_phrase
+from skill.speech.backends import make_recognizer
+from skill.speech.endpoint import EndpointConfig
+from skill.speech.recognizer import Result
+from skill.speech.recognizer_sphinx import SphinxRecognizer, jsgf_for, normalize_phrase
 from tests.speech_fixtures import (SAMPLE_RATE, VOICES, audit_writes_and_sockets, blocks, recognize, silence,
                                    speech_span, synth, tools_available)
 
@@ -139,9 +139,9 @@ def test_reject_check_keeps_most_answers_and_never_changes_them(rec):
 
 def node_grammar(flow: str = "aftercare", answers: tuple[str, ...] = ("continue",)) -> tuple[str, ...]:
     """A real node's grammar (intents + all commands, a few hundred phrases)."""
-    from skill.dialog import load_bundle
-    from skill.engine import Engine
-    from skill.protocol import Heard, Listen, SessionContext, Wait
+    from skill.dialogue.dialog import load_bundle
+    from skill.dialogue.engine import Engine
+    from skill.dialogue.protocol import Heard, Listen, SessionContext, Wait
 
     bundle, _ = load_bundle(Path(__file__).resolve().parent.parent / "dialogs")
     engine = Engine(bundle, flow, SessionContext(), seed=2)
@@ -188,7 +188,7 @@ def test_free_form_returns_dictation(rec):
 
 
 def test_unknown_words_are_skipped_with_one_warning(rec, caplog):
-    caplog.set_level(logging.WARNING, logger="skill.recognizer_sphinx")
+    caplog.set_level(logging.WARNING, logger="skill.speech.recognizer_sphinx")
     phrases = ["yes", "no", "zorblaxian feelings", "zorblaxian calm"]
     for _ in range(2):
         result = recognize(rec, synth("yes"), phrases)
@@ -199,7 +199,7 @@ def test_unknown_words_are_skipped_with_one_warning(rec, caplog):
 
 
 def test_only_unknown_words_falls_back_to_free_form(rec, caplog):
-    caplog.set_level(logging.WARNING, logger="skill.recognizer_sphinx")
+    caplog.set_level(logging.WARNING, logger="skill.speech.recognizer_sphinx")
     result = recognize(rec, synth("hello there"), ["qwzx", "vbnmq"])
     assert result.text  # free-form heard something
     assert any("free-form" in r.getMessage() for r in caplog.records)
@@ -302,7 +302,7 @@ def test_stop_phrases_and_the_safe_word_get_the_most_lenient_floor():
 
 
 def test_floors_per_phrase_kind():
-    from skill.recognizer_sphinx import PRIORITY_RATIO_MIN, STOP_RATIO_MIN
+    from skill.speech.recognizer_sphinx import PRIORITY_RATIO_MIN, STOP_RATIO_MIN
     r = SphinxRecognizer(reject="none")
     r.stop_phrases = {"stop"}
     assert r.floor_for("stop") == STOP_RATIO_MIN
@@ -329,8 +329,8 @@ def test_grammar_searches_are_bounded_least_recently_used_first():
 
 
 def test_voice_loop_passes_stop_phrases_and_the_safe_word():
-    from skill.validate import load_checked
-    from skill.voice_loop import stop_phrases
+    from skill.dialogue.validate import load_checked
+    from skill.shell.voice_loop import stop_phrases
 
     bundle, _ = load_checked(Path(__file__).resolve().parents[1] / "dialogs")
     phrases = stop_phrases(bundle, "pineapple")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from skill import models
-from skill.backends import make_recognizer
-from skill.recognizer import RecognizerError, Result, Word
-from skill.recognizer_vosk import UNK, VoskRecognizer, load_model
+from skill.speech import models
+from skill.speech.backends import make_recognizer
+from skill.speech.recognizer import RecognizerError, Result, Word
+from skill.speech.recognizer_vosk import UNK, VoskRecognizer, load_model
 from tests.speech_fixtures import (audit_writes_and_sockets, blocks, recognize, silence, speech_span, synth,
                                    tools_available)
 
@@ -107,7 +107,7 @@ def test_free_form_returns_something(rec):
 
 
 def test_unknown_words_are_skipped_with_one_warning(rec, caplog):
-    caplog.set_level(logging.WARNING, logger="skill.recognizer_vosk")
+    caplog.set_level(logging.WARNING, logger="skill.speech.recognizer_vosk")
     for _ in range(2):
         assert recognize(rec, synth(YES), [YES, NO, "hello okay"]).text == YES
     assert len([r for r in caplog.records if "hello" in r.getMessage()]) == 1
@@ -148,7 +148,7 @@ def test_make_recognizer_auto_with_model_gives_vosk(model_path):
 
 
 def test_make_recognizer_choices(tmp_path, monkeypatch):
-    from skill import recognizer_whisper
+    from skill.speech import recognizer_whisper
     monkeypatch.setenv(models.MODELS_ENV, str(tmp_path))
     assert make_recognizer("auto").name == "whisper"  # its wheel is a dependency
     # without the Whisper wheel, and no English Vosk model: the built-in one

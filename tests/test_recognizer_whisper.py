@@ -12,11 +12,11 @@ import shutil
 import numpy as np
 import pytest
 
-from skill import backends, recognizer_whisper
-from skill.normalize import normalize
-from skill.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
-from skill.recognizer import RecognizerError
-from skill.recognizer_whisper import (EARLY_QUIET, MODEL_SHA256, Transcript, WhisperRecognizer,
+from skill.speech import backends, recognizer_whisper
+from skill.dialogue.normalize import normalize
+from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
+from skill.speech.recognizer import RecognizerError
+from skill.speech.recognizer_whisper import (EARLY_QUIET, MODEL_SHA256, Transcript, WhisperRecognizer,
                                       _AudioScorer, model_path, model_problem, negations,
                                       reads_positive, stop_candidates)
 from tests.speech_fixtures import audit_writes_and_sockets, blocks, flite, flite_available, silence
@@ -74,7 +74,7 @@ def test_a_damaged_or_missing_model_file_is_one_clear_line(tmp_path):
 
 
 def test_auto_chooses_whisper_and_says_why(tmp_path, monkeypatch):
-    from skill import models
+    from skill.speech import models
     monkeypatch.setenv(models.MODELS_ENV, str(tmp_path))
     backend, path, why = backends.choose("auto")
     assert backend == "whisper" and path is None and "natural voices" in why

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from skill import config, setup
+from skill.storage import config
+from skill.shell import setup
 
 ROOT = Path(__file__).resolve().parents[1]
 

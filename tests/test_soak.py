@@ -23,8 +23,8 @@ import psutil
 import pytest
 
 from checkin_driver import FLOWS, drive, make_engine, random_policy
-from skill.conditions import SETTINGS
-from skill.notes import NotesStore
+from skill.dialogue.conditions import SETTINGS
+from skill.storage.notes import NotesStore
 
 SESSIONS = 1000
 WARM_UP = 24

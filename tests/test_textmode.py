@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skill.textmode import MAX_LINE, WAITING, read_line
+from skill.shell.textmode import MAX_LINE, WAITING, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_OK = "I'm okay\npretty good thanks\nsome water\nno\n"
@@ -180,7 +180,7 @@ def test_note_is_kept_in_the_notes_folder(env, tmp_path):
 def test_text_mode_never_imports_audio_libraries(env):
     code = (
         "import sys; sys.argv=['run.py','--text','--flow','quick','--seed','1']\n"
-        "from skill.cli import main\n"
+        "from skill.shell.cli import main\n"
         "rc = main()\n"
         "bad = sorted(m for m in ('sounddevice','vosk','pyttsx3','pocketsphinx') if m in sys.modules)\n"
         "print('LOADED', bad, rc, file=sys.stderr)\n"
@@ -202,8 +202,8 @@ def test_waiting_line_shown_once_per_wait(tmp_path):
     """Lines typed during a quiet wait that are not 'continue' do not repeat the waiting line."""
     import argparse
 
-    from skill import textmode
-    from skill.validate import load_checked
+    from skill.shell import textmode
+    from skill.dialogue.validate import load_checked
 
     bundle, _ = load_checked(ROOT / "dialogs")
     args = argparse.Namespace(flow="aftercare", names=["Sam", "Alex"], setting="sofa", safe_word="red", seed=1,

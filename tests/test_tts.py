@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill import chime, tts
+from skill.speech import chime, tts
 
 
 # ---- pure -------------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.dialog import load_bundle
-from skill.validate import check_files, errors, load_checked, vocabulary_warnings
+from skill.dialogue.dialog import load_bundle
+from skill.dialogue.validate import check_files, errors, load_checked, vocabulary_warnings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -141,10 +141,10 @@ def test_session_refuses_to_start_with_broken_dialogs(tmp_path: Path):
 
 
 def test_unknown_words_hook(monkeypatch):
-    """H4's optional ``skill.models.unknown_words_warning`` is called with every phrase."""
+    """H4's optional ``skill.speech.models.unknown_words_warning`` is called with every phrase."""
     import importlib
 
-    models = importlib.import_module("skill.models")
+    models = importlib.import_module("skill.speech.models")
     seen: list[list[str]] = []
 
     def fake(phrases):

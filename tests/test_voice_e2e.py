@@ -256,7 +256,7 @@ def _active_seconds(samples: np.ndarray) -> float:
 def _spoken_seconds(text: str) -> float:
     """How much sound the assistant makes saying ``text`` in full (same calm
     settings as the CLI, measured the same way as the recording)."""
-    from skill import audio, tts
+    from skill.speech import audio, tts
 
     speech = tts.shared_synth().synthesize(text, tts.settings_for("sofa"))
     return _active_seconds(audio.resample(speech.samples, speech.rate, 16000))

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from skill import tts
-from skill.audio import AudioError, MicLost
-from skill.protocol import (Adjust, DeleteNote, End, EnterNode, Heard, Listen, NoteFailed,
+from skill.speech import tts
+from skill.speech.audio import AudioError, MicLost
+from skill.dialogue.protocol import (Adjust, DeleteNote, End, EnterNode, Heard, Listen, NoteFailed,
                             NoteSaved, SaveNote, Say, Silence, Timeout, Wait)
-from skill.recognizer import RecognizerError, Result
-from skill.voice_loop import (MIC_BACK, MIC_LOST, SPEECH_UNAVAILABLE, Devices, VoiceSession,
+from skill.speech.recognizer import RecognizerError, Result
+from skill.shell.voice_loop import (MIC_BACK, MIC_LOST, SPEECH_UNAVAILABLE, Devices, VoiceSession,
                               barge_allowed, barge_heard, barge_phrases, is_echo)
 
 RATE = 1000  # fake audio: 1000 samples per second

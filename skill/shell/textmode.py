@@ -20,11 +20,11 @@ import os
 import sys
 from typing import IO, Any, BinaryIO
 
-from skill.dialog import Bundle
-from skill.engine import Engine
-from skill.eventlog import EventLog, EventLogRefused, open_private
-from skill.notes import EarlierNotes, NotesError
-from skill.protocol import (
+from skill.dialogue.dialog import Bundle
+from skill.dialogue.engine import Engine
+from skill.storage.eventlog import EventLog, EventLogRefused, open_private
+from skill.storage.notes import EarlierNotes, NotesError
+from skill.dialogue.protocol import (
     Action,
     DeleteNote,
     End,
@@ -91,10 +91,10 @@ class _Notes:
     def __init__(self, args: argparse.Namespace, flow: str) -> None:
         self.store: Any = None
         self.enabled = getattr(args, "notes_enabled", True) is not False
-        if not self.enabled or importlib.util.find_spec("skill.notes") is None:
+        if not self.enabled or importlib.util.find_spec("skill.storage.notes") is None:
             return
         try:
-            from skill.notes import NotesStore
+            from skill.storage.notes import NotesStore
 
             self.store = NotesStore(getattr(args, "notes_dir", None) or None)
             self.store.begin_session(flow, people=_names(getattr(args, "names", None)))

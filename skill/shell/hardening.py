@@ -1,4 +1,4 @@
-"""Process-wide protections set once at start (``skill.cli.main``).
+"""Process-wide protections set once at start (``skill.shell.cli.main``).
 
 - No core dumps: a crash must not write the process memory (which holds what
   was typed or said, and notes) to a file. ``RLIMIT_CORE`` goes to 0, and the
@@ -46,7 +46,7 @@ def no_core_dumps() -> None:
 
     The soft limit is what the kernel obeys; the hard limit is left as it is,
     because lowering it cannot be undone without CAP_SYS_RESOURCE, and tests
-    call :func:`skill.cli.main` inside the test process itself.
+    call :func:`skill.shell.cli.main` inside the test process itself.
     """
     try:
         _, hard = resource.getrlimit(resource.RLIMIT_CORE)

@@ -4,7 +4,7 @@ What people say in aftercare is among the most private things they say aloud,
 so this store keeps as little as possible: one small Markdown file per
 session, holding only the notes the person said yes to (a date, flow and
 people header, never the conversation). The folder is 0700 and files are
-0600; every change rewrites the session file atomically (``skill.atomic``), so a crash at
+0600; every change rewrites the session file atomically (``skill.storage.atomic``), so a crash at
 any instant leaves the old file or the new one, never a torn one. No file is
 created for a session in which nothing was kept.
 
@@ -41,9 +41,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
-from skill import atomic, paths
-from skill.render import UNKNOWN_NOTES_FROM, join_names
-from skill.readlimit import read_bounded
+from skill.storage import atomic, paths
+from skill.dialogue.render import UNKNOWN_NOTES_FROM, join_names
+from skill.dialogue.readlimit import read_bounded
 
 TITLE = "# Aftercare notes"
 NOTES_HEADING = "## Notes"
@@ -564,7 +564,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
 
 def _configured_dir(args: argparse.Namespace, err) -> str | None:
     """``notes_dir`` from the settings file, so the CLI finds the notes the check-ins keep."""
-    from skill import config
+    from skill.storage import config
 
     given = getattr(args, "config", None)
     values, problems = config.load(Path(given).expanduser() if given else paths.config_file())

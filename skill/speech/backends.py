@@ -18,8 +18,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from skill.endpoint import DEFAULT_SILENCE, EndpointConfig
-from skill.recognizer import Recognizer, RecognizerError, spellings
+from skill.speech.endpoint import DEFAULT_SILENCE, EndpointConfig
+from skill.speech.recognizer import Recognizer, RecognizerError, spellings
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ def choose(backend: str = "auto", model: str | Path | None = None,
     Pure apart from looking at installed files; ``models list`` shows its answer.
     Raises RecognizerError for an unknown backend or a Vosk request without a model.
     """
-    from skill import models as model_store
-    from skill import recognizer_whisper
+    from skill.speech import models as model_store
+    from skill.speech import recognizer_whisper
 
     choice = (backend or "auto").strip().lower()
     if choice == "sphinx":
@@ -85,7 +85,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
 
     backend: "auto" | "whisper" | "vosk" | "pocketsphinx" ("sphinx" also accepted).
     model: a Vosk model folder; implies Vosk under "auto".
-    models_dir: where installed models live (default: skill.models.default_models_dir()).
+    models_dir: where installed models live (default: skill.speech.models.default_models_dir()).
     endpoint_silence: seconds of trailing quiet that end an utterance.
     stop_phrases: the stop command's phrases and the session's safe word. A
       missed stop is a safety failure while a false one only ends the check-in
@@ -93,7 +93,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
       (PocketSphinx: STOP_RATIO_MIN; Vosk: kept below the confidence floor;
       Whisper: scored against short transcripts, see recognizer_whisper).
     """
-    from skill import models as model_store
+    from skill.speech import models as model_store
 
     choice, model_path, why = choose(backend, model, models_dir)
     endpoint = endpoint_config(endpoint_silence, max_utterance)
@@ -103,7 +103,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
         return _sphinx(endpoint, stop_phrases)
     if choice == "whisper":
         log.info("recognizer: Whisper tiny.en (%s)", why)
-        from skill.recognizer_whisper import WhisperRecognizer, _plain
+        from skill.speech.recognizer_whisper import WhisperRecognizer, _plain
         rec = WhisperRecognizer(endpoint=endpoint)
         rec.stop_phrases = spellings(stop_phrases, _plain)
         return rec
@@ -112,14 +112,14 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
     if problem:
         raise RecognizerError(f"Vosk model folder {model_path}: {problem}")
     log.info("recognizer: Vosk with %s (%s)", model_path.name, why)
-    from skill.recognizer_vosk import VoskRecognizer, normalize_phrase
+    from skill.speech.recognizer_vosk import VoskRecognizer, normalize_phrase
     rec = VoskRecognizer(model_path, endpoint=endpoint)
     rec.never_reject = spellings(stop_phrases, normalize_phrase)
     return rec
 
 
 def _sphinx(endpoint: EndpointConfig, stop_phrases: Sequence[str] = ()) -> Recognizer:
-    from skill.recognizer_sphinx import SphinxRecognizer, normalize_phrase
+    from skill.speech.recognizer_sphinx import SphinxRecognizer, normalize_phrase
     rec = SphinxRecognizer(endpoint=endpoint)
     rec.stop_phrases = spellings(stop_phrases, normalize_phrase)
     return rec

@@ -1,6 +1,6 @@
 """Check dialogue files and report every problem at once as ``file:line:column``.
 
-:mod:`skill.dialog` already reports what is wrong inside one key (syntax,
+:mod:`skill.dialogue.dialog` already reports what is wrong inside one key (syntax,
 types, unknown keys). This module checks what only shows across the whole
 bundle: targets that do not exist, nodes nothing leads to, flows that cannot
 end or loop without ever listening, intents without phrases, one phrase
@@ -18,8 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from skill import conditions
-from skill.dialog import (
+from skill.dialogue import conditions
+from skill.dialogue.dialog import (
     RESERVED_FILES,
     Bundle,
     Escalation,
@@ -32,8 +32,8 @@ from skill.dialog import (
     load_commands,
     load_vocabulary,
 )
-from skill.render import offered_answers
-from skill.yamlpos import Mark
+from skill.dialogue.render import offered_answers
+from skill.dialogue.yamlpos import Mark
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,14 @@ _TERMINAL_THEN = ("wait", "end")
 
 def default_dialogs_dir() -> Path:
     """``dialogs/`` beside the package (a source checkout), else in the working directory."""
-    here = Path(__file__).resolve().parent.parent / "dialogs"
+    here = Path(__file__).resolve().parents[2] / "dialogs"
     return here if here.is_dir() else Path("dialogs")
 
 
 def normalizer() -> Callable[[str], str]:
     """The matcher's normalizer, so 'I'm okay' and 'im okay' clash as they would live."""
-    if importlib.util.find_spec("skill.normalize") is not None:
-        from skill.normalize import normalize
+    if importlib.util.find_spec("skill.dialogue.normalize") is not None:
+        from skill.dialogue.normalize import normalize
 
         return normalize
     return lambda s: " ".join(re.sub(r"[^\w\s']", " ", s.lower()).split())  # pragma: no cover
@@ -302,7 +302,7 @@ class _Checker:
         care = self.bundle.care
         if care is None:
             return []
-        from skill.care import go_to_targets
+        from skill.dialogue.care import go_to_targets
 
         return list(go_to_targets(care).values())
 
@@ -311,7 +311,7 @@ class _Checker:
         care = self.bundle.care
         if care is None or self.bundle.directory is None:
             return
-        from skill.care import go_to_targets
+        from skill.dialogue.care import go_to_targets
 
         label = str(self.bundle.directory / "care.yaml")
         for where, target in go_to_targets(care).items():
@@ -378,10 +378,10 @@ class _Checker:
                 self.err(mark, f"the hint offers '{offered}', which node '{node.id}' does not understand; "
                                "offer an answer it listens for, or use {choices}", "warning")
 
-    def matcher(self):  # noqa: ANN201 - a skill.matcher.Matcher, built once
+    def matcher(self):  # noqa: ANN201 - a skill.dialogue.matcher.Matcher, built once
         if not hasattr(self, "_matcher"):
             try:
-                from skill.matcher import Matcher
+                from skill.dialogue.matcher import Matcher
 
                 commands = {name: list(c.phrases) for name, c in self.bundle.commands.items() if c.phrases}
                 self._matcher = Matcher(commands, feelings=self.bundle.feelings,
@@ -574,7 +574,7 @@ END_REASONS_ALL = ("completed", "stopped", "safe_word", "not_ready", "no_respons
 
 def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
     """Check a conversation test file (dialogs/tests/FLOW.yaml) against the flows it tests."""
-    from skill.dialog import _Builder, _read  # the same reading rules as flow files
+    from skill.dialogue.dialog import _Builder, _read  # the same reading rules as flow files
 
     label = str(path)
     b = _Builder()
@@ -592,7 +592,7 @@ def check_test_file(path: Path, bundle: Bundle) -> list[Problem]:
         return b.problems
     all_nodes = {nid for f in bundle.flows.values() for nid in f.nodes}
     all_nodes |= {f"{f.name}.{nid}" for f in bundle.flows.values() for nid in f.nodes}
-    from skill.care import DANGER_KINDS
+    from skill.dialogue.care import DANGER_KINDS
 
     # What the matcher can say besides intents: danger kinds and a small need.
     intents = set(bundle.vocabulary) | set(bundle.commands) | {"safe_word", "need"} | set(DANGER_KINDS)
@@ -674,16 +674,16 @@ def _resolve(label: str) -> Path:
 
 
 def vocabulary_warnings(bundle: Bundle) -> list[str]:
-    """Ask the recognizer models (H4's ``skill.models``) about words they do not know.
+    """Ask the recognizer models (H4's ``skill.speech.models``) about words they do not know.
 
-    Optional: only when ``skill.models`` provides ``unknown_words_warning``.
+    Optional: only when ``skill.speech.models`` provides ``unknown_words_warning``.
     """
-    if importlib.util.find_spec("skill.models") is None:
+    if importlib.util.find_spec("skill.speech.models") is None:
         return []
     try:
-        import skill.models as models
+        import skill.speech.models as models
     except Exception as exc:  # an optional helper must never break the check
-        log.debug("skill.models not importable: %s", exc)
+        log.debug("skill.speech.models not importable: %s", exc)
         return []
     fn = getattr(models, "unknown_words_warning", None)
     if not callable(fn):

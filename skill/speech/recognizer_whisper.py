@@ -5,7 +5,7 @@ The model is Whisper tiny.en in CTranslate2 format from the PyPI wheel
 ``faster-whisper``'s CTranslate2 runtime on the CPU. Nothing is downloaded:
 the files are checked against the SHA-256 values below before loading.
 
-Per utterance (boundaries from ``skill.endpoint``, like the other backends)
+Per utterance (boundaries from ``skill.speech.endpoint``, like the other backends)
 the audio is transcribed free-form, whatever the turn's phrases: its text
 goes through the matcher exactly as typed text does. Why this model and not
 Moonshine tiny, and every number behind the settings: docs/speech.md.
@@ -50,9 +50,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from skill.endpoint import FRAME, Endpointer, EndpointConfig
-from skill.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
-from skill.recognizer import RecognizerError, Result, Word
+from skill.speech.endpoint import FRAME, Endpointer, EndpointConfig
+from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
+from skill.speech.recognizer import RecognizerError, Result, Word
 
 log = logging.getLogger(__name__)
 

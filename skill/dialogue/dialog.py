@@ -5,7 +5,7 @@ as much of the model as it can and collects every structural problem (YAML
 syntax, unknown keys with a did-you-mean, wrong types, bad version, bad
 conditions) as a :class:`Problem` at ``file:line:column``. The cross-cutting
 checks (targets, reachability, endings, phrase clashes, placeholders) live in
-:mod:`skill.validate`, which works on the model built here.
+:mod:`skill.dialogue.validate`, which works on the model built here.
 
 A *bundle* is one ``dialogs/`` folder: ``vocabulary.yaml``, ``commands.yaml``
 and one file per flow. Nodes in other flows are named ``FLOW.NODE``.
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from skill import conditions
-from skill.readlimit import read_bounded
-from skill.yamlpos import Mark, YList, YMap, load as load_yaml
+from skill.dialogue import conditions
+from skill.dialogue.readlimit import read_bounded
+from skill.dialogue.yamlpos import Mark, YList, YMap, load as load_yaml
 
 FORMAT_VERSION = 1
 STEP_KEYS = ("next", "listen", "wait", "note", "read_notes", "branch", "end")
@@ -179,8 +179,8 @@ class Bundle:
     directory: Path | None = None
     files: list[str] = field(default_factory=list)
     affirmative: dict[str, str | None] | list[str] | None = None
-    feelings: Any = None  # skill.care.Feelings from feelings.yaml, when present
-    care: Any = None  # skill.care.Care from care.yaml, when present
+    feelings: Any = None  # skill.dialogue.care.Feelings from feelings.yaml, when present
+    care: Any = None  # skill.dialogue.care.Care from care.yaml, when present
 
     def resolve(self, flow: str, target: str) -> tuple[str, str] | None:
         """``NODE`` or ``FLOW.NODE`` as seen from ``flow`` -> (flow, node) if it exists."""
@@ -774,7 +774,7 @@ def load_bundle(directory: Path | str, only: Iterable[Path] | None = None) -> tu
         bundle.commands, ps = load_commands(cmds, _label(cmds))
         problems += ps
         bundle.files.append(_label(cmds))
-    from skill.care import load_care, load_feelings
+    from skill.dialogue.care import load_care, load_feelings
 
     for stem, loader, attr in (("feelings", load_feelings, "feelings"), ("care", load_care, "care")):
         path = directory / f"{stem}.yaml"

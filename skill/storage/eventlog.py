@@ -24,7 +24,7 @@ import stat
 import sys
 from typing import IO, Any
 
-from skill.protocol import Action, Adjust, DeleteNote, End, EnterNode, Listen, SaveNote, Say, Wait
+from skill.dialogue.protocol import Action, Adjust, DeleteNote, End, EnterNode, Listen, SaveNote, Say, Wait
 
 log = logging.getLogger(__name__)
 

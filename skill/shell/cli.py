@@ -3,8 +3,8 @@
 The default action runs a check-in (spoken, or typed with ``--text``).
 Subcommands: ``check`` (validate dialogue files) plus whatever the modules in
 :data:`SUBCOMMAND_MODULES` register. Other modules may also add run options
-(``skill.voice_loop.add_arguments``, ``skill.config.add_arguments``) and the
-saved config is merged under the command line (``skill.config.apply``).
+(``skill.shell.voice_loop.add_arguments``, ``skill.storage.config.add_arguments``) and the
+saved config is merged under the command line (``skill.storage.config.apply``).
 Optional modules are looked up with ``importlib.util.find_spec`` so a
 missing one is skipped, while a broken one still fails loudly in tests.
 Text mode never imports the audio stack.
@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-from skill import hardening
-from skill.conditions import SETTINGS
+from skill.shell import hardening
+from skill.dialogue.conditions import SETTINGS
 
 #: Modules that may add subcommands: each provides ``register_cli(subparsers)``
 #: and sets ``func`` (args -> exit code) on its parser.
-SUBCOMMAND_MODULES = ["skill.models", "skill.notes", "skill.setup"]
+SUBCOMMAND_MODULES = ["skill.speech.models", "skill.storage.notes", "skill.shell.setup"]
 #: Modules that may add options to the default (check-in) command.
-OPTION_MODULES = ["skill.voice_loop", "skill.config"]
+OPTION_MODULES = ["skill.shell.voice_loop", "skill.storage.config"]
 
 log = logging.getLogger("skill")
 
@@ -95,8 +95,8 @@ def _examples(name: str, phrases: Sequence[str]) -> list[str]:
 
 def what_you_can_say(directory: Path | None = None) -> str:
     """The commands from dialogs/commands.yaml, for --help (never duplicated here)."""
-    from skill import config
-    from skill.dialog import load_commands
+    from skill.storage import config
+    from skill.dialogue.dialog import load_commands
 
     directory = directory or _dialogs_dir(argparse.Namespace())
     commands, problems = load_commands(directory / "commands.yaml")
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dialogs_dir(args: argparse.Namespace) -> Path:
-    from skill.validate import default_dialogs_dir
+    from skill.dialogue.validate import default_dialogs_dir
 
     given = getattr(args, "dialogs", None)
     return Path(given) if given else default_dialogs_dir()
@@ -183,8 +183,8 @@ def _dialogs_dir(args: argparse.Namespace) -> Path:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``check [FILES...]``: print every problem; exit 0 clean, 1 with errors."""
-    from skill.dialog import load_bundle
-    from skill.validate import check_files, errors, vocabulary_warnings
+    from skill.dialogue.dialog import load_bundle
+    from skill.dialogue.validate import check_files, errors, vocabulary_warnings
 
     directory = _dialogs_dir(args)
     files = [Path(f) for f in args.files] or sorted(directory.glob("*.yaml"))
@@ -220,10 +220,10 @@ def _names(value: object) -> list[str]:
 
 def run_session(args: argparse.Namespace) -> int:
     """The default action: load and check the dialogues, then run a check-in."""
-    from skill.validate import errors, load_checked
+    from skill.dialogue.validate import errors, load_checked
 
-    if _exists("skill.config"):
-        config = importlib.import_module("skill.config")
+    if _exists("skill.storage.config"):
+        config = importlib.import_module("skill.storage.config")
         apply = getattr(config, "apply", None)
         if callable(apply):
             apply(args)
@@ -256,15 +256,15 @@ def run_session(args: argparse.Namespace) -> int:
               f"needs it); choose one of: {startable}", file=sys.stderr)
         return 2
     if args.text:
-        from skill import offline, textmode
+        from skill.shell import offline, textmode
 
         with offline.session_guard():  # no network in any session (voice_loop does the same)
             return textmode.run(args, bundle)
-    if not _exists("skill.voice_loop"):
+    if not _exists("skill.shell.voice_loop"):
         print("Speaking and listening is not available in this installation; "
               "use --text to type instead.", file=sys.stderr)
         return 1
-    voice_loop = importlib.import_module("skill.voice_loop")
+    voice_loop = importlib.import_module("skill.shell.voice_loop")
     return int(voice_loop.run(args, bundle) or 0)
 
 

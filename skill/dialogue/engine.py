@@ -1,4 +1,4 @@
-"""The pure dialogue engine: events in, actions out (see :mod:`skill.protocol`).
+"""The pure dialogue engine: events in, actions out (see :mod:`skill.dialogue.protocol`).
 
 One Engine runs one session of one flow. It never reads a clock, a file or
 a device and takes all randomness from ``random.Random(seed)``, so a session
@@ -23,9 +23,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from skill import conditions
-from skill.dialog import Bundle, Escalation, Flow, Node, Transition, Variation
-from skill.protocol import (
+from skill.dialogue import conditions
+from skill.dialogue.dialog import Bundle, Escalation, Flow, Node, Transition, Variation
+from skill.dialogue.protocol import (
     CONFIDENCE_ACCEPT,
     CONFIDENCE_CONFIRM,
     Action,
@@ -44,8 +44,8 @@ from skill.protocol import (
     Timeout,
     Wait,
 )
-from skill.protocol import Say as _Say
-from skill.render import Who, join_words, offered_answers, render
+from skill.dialogue.protocol import Say as _Say
+from skill.dialogue.render import Who, join_words, offered_answers, render
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Engine:
         self.rng = random.Random(seed)
         self.names = tuple(n for n in context.names if n)
         if matcher is None:
-            from skill.matcher import Matcher
+            from skill.dialogue.matcher import Matcher
 
             commands = {name: list(c.phrases) for name, c in bundle.commands.items() if c.phrases}
             kwargs: dict[str, Any] = {}
@@ -164,7 +164,7 @@ class Engine:
             matcher = Matcher(commands, safe_word=context.safe_word, feelings=bundle.feelings,
                               care=bundle.care, **kwargs)
         self.matcher = matcher
-        from skill.validate import normalizer
+        from skill.dialogue.validate import normalizer
 
         self._normalize = normalizer()
         self.visit: _Visit | None = None

@@ -1,7 +1,7 @@
 """``python run.py setup``: a calm, keyboard-only first-run questionnaire.
 
 Each question shows the current answer in [brackets]; Enter keeps it. Answers
-are checked with the same rules as config.yaml (``skill.config``), a wrong one
+are checked with the same rules as config.yaml (``skill.storage.config``), a wrong one
 is explained and asked again, and the file is written atomically at the end,
 so stopping half way (Ctrl-C) changes nothing. Without a terminal it simply
 reads one line per question, and end of input keeps the remaining answers.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from skill import config, paths
+from skill.storage import config, paths
 
 MAX_TRIES = 3
 CLEAR_WORDS = {"none", "-", "default", "nobody"}
@@ -61,7 +61,7 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[str], Any]:
 
 def _installed_voices() -> tuple[list[tuple[str, str, str]], set[str]] | None:
     """(voices, variants) from espeak-ng; None when speech output cannot work here."""
-    from skill import tts
+    from skill.speech import tts
 
     try:
         synth = tts.shared_synth()
@@ -72,7 +72,7 @@ def _installed_voices() -> tuple[list[tuple[str, str, str]], set[str]] | None:
 
 def _voice_text() -> str:
     """The voice question, with the voices one can choose from."""
-    from skill import tts
+    from skill.speech import tts
 
     lines = ["Which voice would you like? For example:"]
     for name, (_, _, description) in tts.FRIENDLY_VOICES.items():
@@ -88,7 +88,7 @@ def _voice_text() -> str:
 
 def _voice(answer: str) -> str:
     """A voice that exists here (anything goes when espeak-ng cannot be asked)."""
-    from skill import tts
+    from skill.speech import tts
 
     spec = config.BY_KEY["voice"].check(answer)
     installed = _installed_voices()

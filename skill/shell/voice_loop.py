@@ -35,12 +35,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from skill import offline, tts
-from skill.audio import AudioError, MicLost
-from skill.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
+from skill.shell import offline
+from skill.speech import tts
+from skill.speech.audio import AudioError, MicLost
+from skill.dialogue.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
                             NoteFailed, NoteSaved, SaveNote, Say, SessionContext, Silence,
                             Timeout, Wait)
-from skill.recognizer import RecognizerError
+from skill.speech.recognizer import RecognizerError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def barge_heard(text: str, phrases: Sequence[str]) -> bool:
     "please stop", "red" or "hang on" may cut the speech off, never an early
     answer or a cough turned into words. "don't stop" does not count.
     """
-    from skill.normalize import normalize
+    from skill.dialogue.normalize import normalize
     words = normalize(text).split()
     for phrase in phrases:
         target = normalize(phrase).split()
@@ -588,7 +589,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default=None, choices=("auto", "whisper", "vosk", "pocketsphinx"),
                    help="speech recognizer (default: auto)")
     g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
-    from skill.endpoint import DEFAULT_SILENCE
+    from skill.speech.endpoint import DEFAULT_SILENCE
     g.add_argument("--endpoint-silence", type=float, default=None, metavar="SECONDS",
                    help=f"seconds of quiet that end an answer (default: {DEFAULT_SILENCE})")
 
@@ -653,7 +654,7 @@ def _list_voices() -> int:
 
 
 def _list_devices() -> int:
-    from skill import audio
+    from skill.speech import audio
     try:
         sd = audio.load_sounddevice()
         default = list(sd.default.device)
@@ -671,7 +672,7 @@ def _open_events(args: argparse.Namespace):
     target = getattr(args, "events", None)
     if not target:
         return None, None
-    from skill.eventlog import EventLog, open_private
+    from skill.storage.eventlog import EventLog, open_private
     stream, to_stdout = open_private(target)  # EventLogRefused: one line, exit 2 (see run)
     return EventLog(stream), (None if to_stdout else stream)
 
@@ -684,7 +685,7 @@ def _names(args: argparse.Namespace) -> list[str]:
 
 
 def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
-    from skill.notes import EarlierNotes
+    from skill.storage.notes import EarlierNotes
 
     names = _names(args)
     earlier = EarlierNotes()
@@ -708,10 +709,10 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
     if getattr(args, "list_devices", False):
         return _list_devices()
     if (getattr(args, "backend", None) or "auto") == "auto" and not getattr(args, "model", None):
-        from skill import models, recognizer_whisper
+        from skill.speech import models, recognizer_whisper
         if recognizer_whisper.model_path() is None:  # Whisper (a dependency) needs no download
             models.offer_first_download()  # before the session: a session opens no socket
-    from skill.eventlog import EventLogRefused
+    from skill.storage.eventlog import EventLogRefused
     try:
         events, handle = _open_events(args)
     except EventLogRefused as exc:
@@ -738,13 +739,13 @@ def run(args: argparse.Namespace, bundle: Any) -> int:
 
 
 def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
-    from skill import audio, backends
-    from skill import chime as chime_mod
-    from skill.engine import Engine
+    from skill.speech import audio, backends
+    from skill.speech import chime as chime_mod
+    from skill.dialogue.engine import Engine
 
     context_notes = None
     if getattr(args, "notes_enabled", True) is not False:
-        from skill.notes import NotesStore
+        from skill.storage.notes import NotesStore
         context_notes = NotesStore(getattr(args, "notes_dir", None))
     context = _context(args, context_notes)
     flow = getattr(args, "flow", None) or "aftercare"
@@ -756,7 +757,7 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
     model = getattr(args, "model", None)
     if model:
         from pathlib import Path
-        from skill import models
+        from skill.speech import models
         problem = models.model_problem(Path(model).expanduser())
         if problem:
             raise RecognizerError(f"Vosk model folder {model}: {problem}")
@@ -804,7 +805,7 @@ def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
             chime_rate=chime_mod.CHIME_RATE,
             typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None,
             transcript=_err if getattr(args, "debug_transcripts", False) else None)
-        from skill.validate import normalizer
+        from skill.dialogue.validate import normalizer
         session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
                                safe_word=context.safe_word,
                                barge=barge_phrases(bundle, context.safe_word, normalizer()),

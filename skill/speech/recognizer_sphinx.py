@@ -2,7 +2,7 @@
 
 Per turn a JSGF grammar of the node's phrases (``bestpath=False`` so the
 last word is kept), or the wheel's default language model for dictation.
-Utterance boundaries come from ``skill.endpoint`` so both backends end
+Utterance boundaries come from ``skill.speech.endpoint`` so both backends end
 turns alike. Nothing is written to disk: grammars go in as strings.
 
 Out-of-grammar speech: a closed grammar always answers with *some* phrase
@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from skill.endpoint import Endpointer, EndpointConfig, FRAME
-from skill.recognizer import RecognizerError, Result, Word, known_phrases, spellings
+from skill.speech.endpoint import Endpointer, EndpointConfig, FRAME
+from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases, spellings
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class _Turn:
 
 
 class SphinxRecognizer:
-    """Recognizer protocol over pocketsphinx 5 (see skill.recognizer).
+    """Recognizer protocol over pocketsphinx 5 (see skill.speech.recognizer).
 
     ``reject``: "phone-ratio" (default, see REJECTION) or "none" (closed
     grammar only: for measurements).

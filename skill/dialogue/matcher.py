@@ -373,7 +373,7 @@ class Match:
     """The matcher's verdict for one utterance.
 
     ``kind`` is "command" (``name`` = a command, incl. "safe_word"),
-    "danger" (``name`` = the kind, see :mod:`skill.care`; ``go_to`` where
+    "danger" (``name`` = the kind, see :mod:`skill.dialogue.care`; ``go_to`` where
     to go), "need" (a small bodily need), "intent" (``name`` = the intent),
     "unclear" or "ambiguous" (``name`` is None; ``alternatives`` lists the
     close intents, best first).
@@ -455,8 +455,8 @@ class Matcher:
             affirmative = {a: DEFAULT_AFFIRMATIVE.get(a) for a in affirmative}
         self.affirmative: dict[str, str | None] = dict(affirmative)
         self.unsure_intent = unsure_intent
-        self.feelings = feelings  # skill.care.Feelings, or None
-        self.care = care  # skill.care.Care, or None
+        self.feelings = feelings  # skill.dialogue.care.Feelings, or None
+        self.care = care  # skill.dialogue.care.Care, or None
         self._commands_by_polarity: dict[tuple[bool, bool], list[tuple[str, tuple[str, ...], str]]] = {}
         self._stop_anywhere: list[tuple[str, ...]] = []
         self._stop_alone: list[tuple[str, ...]] = [("stop",)]

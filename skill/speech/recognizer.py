@@ -103,6 +103,6 @@ def spellings(phrases: Sequence[str], normalize_phrase: Callable[[str], str]) ->
     them; a set of stop phrases must hold both, or "i am done" would not be
     recognised as a stop phrase.
     """
-    from skill.normalize import normalize
+    from skill.dialogue.normalize import normalize
     out = {normalize_phrase(form) for p in phrases for form in (p, normalize(p))}
     return out - {""}

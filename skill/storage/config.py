@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 import yaml
 
-from skill import atomic, paths
-from skill.readlimit import read_bounded
+from skill.storage import atomic, paths
+from skill.dialogue.readlimit import read_bounded
 
 SETTINGS = ("bath", "sofa", "bedside", "car")
-# These mirror skill.backends.BACKENDS and skill.tts.RATE_RANGE/VOLUME_RANGE
+# These mirror skill.speech.backends.BACKENDS and skill.speech.tts.RATE_RANGE/VOLUME_RANGE
 # (tests/test_config.py checks they agree) without importing audio libraries.
 BACKENDS = ("auto", "whisper", "vosk", "pocketsphinx")
 RATE_RANGE = (90, 220)

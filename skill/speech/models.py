@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 log = logging.getLogger(__name__)
 
 MODELS_ENV = "AFTERCARE_MODELS_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Files every usable Vosk model folder has (besides its graph).
 REQUIRED_FILES = ("am/final.mdl", "conf/model.conf")
@@ -35,7 +35,7 @@ def default_models_dir() -> Path:
         return Path(env).expanduser()
     if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "models").is_dir():
         return REPO_ROOT / "models"
-    from skill import paths
+    from skill.storage import paths
     return paths.data_dir() / "models"
 
 
@@ -344,7 +344,7 @@ def sweep_leftovers(models_dir: Path) -> int:
     import os
     import shutil
 
-    from skill import atomic
+    from skill.storage import atomic
 
     removed = 0
     try:
@@ -394,7 +394,7 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
 
     Everything happens in temporary files inside ``models_dir`` (so the final
     rename never crosses file systems); any failure, including Ctrl-C (and
-    SIGTERM/SIGHUP, which ``skill.hardening`` turns into the same), removes
+    SIGTERM/SIGHUP, which ``skill.shell.hardening`` turns into the same), removes
     them, so ``models_dir`` never holds half a model; leftovers of a killed
     download are swept at the next start. At most ``max_bytes`` are fetched
     (default: ``size`` when known, else MAX_DOWNLOAD_BYTES). Raises
@@ -411,7 +411,7 @@ def download_model(models_dir: Path, name: str, url: str, sha256: str,
     import zipfile
     from urllib.parse import urlparse
 
-    from skill import atomic
+    from skill.storage import atomic
 
     problem = name_problem(name)
     if problem:
@@ -560,7 +560,7 @@ def run_cli(args, out=None, err=None) -> int:
 
 
 def _list(folder: Path, out) -> int:
-    from skill import backends, recognizer_whisper
+    from skill.speech import backends, recognizer_whisper
 
     whisper_path = recognizer_whisper.model_path()
     if whisper_path is None:
@@ -643,7 +643,7 @@ def offer_first_download(models_dir: Path | None = None, *, interactive: bool | 
     Runs *before* a session starts, since a session may open no socket.
     Returns True when a model was installed.
     """
-    from skill import paths
+    from skill.storage import paths
 
     out = out if out is not None else sys.stderr
     folder = models_dir if models_dir is not None else default_models_dir()

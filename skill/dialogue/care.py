@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-from skill.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
-from skill.normalize import normalize
-from skill.yamlpos import Mark, YList
+from skill.dialogue.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
+from skill.dialogue.normalize import normalize
+from skill.dialogue.yamlpos import Mark, YList
 
 __all__ = ["Feelings", "Reading", "Care", "Spotted", "load_feelings", "load_care",
            "READINGS", "DANGER_KINDS", "pattern", "find_pattern"]
@@ -296,7 +296,7 @@ class Care:
     go_to: dict[str, str] = field(default_factory=dict)
     negated_go_to: str = ""
     needs: list[tuple[tuple[str, bool], ...]] = field(default_factory=list)
-    needs_reply: tuple[Any, ...] = ()  # Variations (skill.dialog), said before pausing
+    needs_reply: tuple[Any, ...] = ()  # Variations (skill.dialogue.dialog), said before pausing
 
     def danger_in(self, words: Sequence[str], kinds: Collection[str] | None = None) -> Spotted | None:
         """The first danger kind (in DANGER_KINDS order) mentioned in ``words``.
@@ -352,7 +352,7 @@ def _phrases(b: Any, value: Any, mark: Mark, what: str) -> list[tuple[str, Mark]
 
 def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None, list[Any]]:
     """feelings.yaml -> (Feelings, problems)."""
-    from skill.dialog import _Builder, _read, _version, did_you_mean
+    from skill.dialogue.dialog import _Builder, _read, _version, did_you_mean
 
     label = label or str(path)
     b = _Builder()
@@ -401,7 +401,7 @@ def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None
 
 def load_care(path: Path, label: str | None = None) -> tuple[Care | None, list[Any]]:
     """care.yaml -> (Care, problems)."""
-    from skill.dialog import _Builder, _read, _version, did_you_mean
+    from skill.dialogue.dialog import _Builder, _read, _version, did_you_mean
 
     label = label or str(path)
     b = _Builder()

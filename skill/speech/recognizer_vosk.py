@@ -2,7 +2,7 @@
 
 Per turn a grammar of the node's phrases plus ``[unk]`` where the model
 knows it, or free-form for dictation. vosk 0.3.45 has no endpointer API,
-so utterance boundaries come from ``skill.endpoint`` (same as PocketSphinx)
+so utterance boundaries come from ``skill.speech.endpoint`` (same as PocketSphinx)
 and each utterance gets a fresh KaldiRecognizer (cheap: about 1 ms), which
 also keeps word times relative to the turn.
 
@@ -22,8 +22,8 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from skill.endpoint import Endpointer, EndpointConfig
-from skill.recognizer import RecognizerError, Result, Word, known_phrases
+from skill.speech.endpoint import Endpointer, EndpointConfig
+from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def normalize_phrase(phrase: str) -> str:
 
 
 class VoskRecognizer:
-    """Recognizer protocol over vosk 0.3.45 (see skill.recognizer)."""
+    """Recognizer protocol over vosk 0.3.45 (see skill.speech.recognizer)."""
 
     name = "vosk"
 

@@ -1,0 +1,1 @@
+"""Speech adapters: recognizers and their models, the endpointer, audio devices and the voice."""
