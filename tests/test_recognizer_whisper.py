@@ -16,7 +16,7 @@ from skill.speech import backends, recognizer_whisper
 from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
 from skill.speech.recognizer import RecognizerError
-from skill.speech.recognizer_whisper import (EARLY_QUIET, MODEL_SHA256, Transcript, WhisperRecognizer,
+from skill.speech.recognizer_whisper import (EARLY_QUIET, MODEL_SHA256, Transcript, WhisperRecognizer, near_stop,
                                       _AudioScorer, model_path, model_problem, negations,
                                       reads_positive, stop_candidates)
 from tests.speech_fixtures import audit_writes_and_sockets, blocks, flite, flite_available, silence
@@ -235,6 +235,39 @@ def test_stop_candidates_are_few_and_of_a_like_length():
     assert stop_candidates("in the session", stops) == ["end the session"]
     assert stop_candidates("stop", stops) == []
     assert stop_candidates("we talked about it for a while", stops) == []
+
+
+def test_a_stop_phrase_with_one_word_blurred_is_that_stop():
+    stops = {"end the check in", "end the session", "we are done", "are we done", "that is enough", "stop"}
+    assert near_stop("and the check in", stops) == "end the check in"
+    assert near_stop("and the session", stops) == "end the session"
+    assert near_stop("that is enough", stops) is None  # already a stop: nothing to rescue
+    # a different word, a negation, or a different length is not a stop
+    assert near_stop("are we good", stops) is None
+    assert near_stop("we are fine", stops) is None
+    assert near_stop("no the session", stops) is None
+    assert near_stop("we are not done", stops) is None
+    assert near_stop("that is not enough", stops) is None
+    assert near_stop("and stop", stops) is None
+
+
+class _NoStopFits:
+    """A scorer by which no stop phrase fits the audio at all."""
+
+    def scores(self, texts):
+        return [0.0] + [-100.0] * (len(texts) - 1)
+
+    def first_token(self, text):
+        return 0
+
+
+def test_a_blurred_stop_phrase_ends_the_turn_whatever_the_audio_scoring_says():
+    rec = WhisperRecognizer()
+    rec.stop_phrases = {"end the check in", "stop"}
+    text, confidence = rec.judge(Transcript("And the check-in.", -0.4, 0.05, 2.0, np.zeros(0)), _NoStopFits())
+    assert text == "end the check in" and confidence >= CONFIDENCE_ACCEPT
+    text, _ = rec.judge(Transcript("Are we good?", -0.4, 0.05, 2.0, np.zeros(0)), _NoStopFits())
+    assert text == "Are we good?"
 
 
 def test_short_speech_is_checked_against_one_and_two_word_stops_whatever_was_written():

@@ -51,6 +51,9 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from skill.speech.endpoint import FRAME, Endpointer, EndpointConfig
+from rapidfuzz import fuzz
+
+from skill.dialogue.matcher import NEGATORS
 from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
 from skill.speech.recognizer import RecognizerError, Result, Word
 
@@ -121,6 +124,13 @@ STOP_CHECK_MAX_WORDS = 4
 # two-word stop or safe word whatever Whisper wrote: a custom safe word such
 # as "pineapple" came back as "Hi, now the last..." (kal16).
 SHORT_SPEECH = 1.5
+# A transcript of three or more words that is a stop phrase with one word
+# heard as a similar-sounding one ("and the check-in" for "end the check
+# in") is that stop phrase: the two words must share most of their letters
+# (rapidfuzz ratio, 0-100; "and"/"end" 67, "fine"/"done" 50, "good"/"done"
+# 25), and the different word may not be a negation ("we are not done").
+NEAR_STOP_MIN_WORDS = 3
+NEAR_STOP_WORD_RATIO = 60.0
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -261,6 +271,33 @@ def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> 
                 and set(phrase.split()) & set(words):
             out.append(phrase)
     return out
+
+
+def near_stop(plain: str, stop_phrases: set[str]) -> str | None:
+    """The stop phrase a transcript is, but for one similar-sounding word.
+
+    Whisper writes "and" or "in" for a quiet "end"; a sentence of three or
+    more words that matches a stop phrase word for word but for that one
+    cannot mean much else. Missing a stop is the failure this product must not
+    have, and a false stop only ends the check-in gently; still, a negation
+    ("we are not done") or a different word ("are we good" for "are we
+    done") never counts.
+    """
+    words = plain.split()
+    if len(words) < NEAR_STOP_MIN_WORDS or plain in stop_phrases:
+        return None
+    for phrase in sorted(stop_phrases):
+        theirs = phrase.split()
+        if len(theirs) != len(words):
+            continue
+        differ = [(a, b) for a, b in zip(words, theirs) if a != b]
+        if len(differ) != 1:
+            continue
+        heard, meant = differ[0]
+        if heard in NEGATORS or fuzz.ratio(heard, meant) < NEAR_STOP_WORD_RATIO:
+            continue
+        return phrase
+    return None
 
 
 @dataclass(frozen=True)
@@ -550,6 +587,10 @@ class WhisperRecognizer:
         """
         if not self.check_stops:
             return None
+        near = near_stop(plain, self.stop_phrases)
+        if near is not None:
+            log.info("heard a stop phrase with one word blurred: %r", heard.text)
+            return near
         short = 0.0 < heard.seconds <= SHORT_SPEECH
         stops = stop_candidates(plain, self.stop_phrases, short)
         if stops and len(heard.first):
