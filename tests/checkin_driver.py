@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from skill.dialogue.engine import Engine
+from skill.dialogue.engine import Engine, Mode
 from skill.storage.notes import NotesError, NotesStore
 from skill.dialogue.protocol import (
     DeleteNote,
@@ -131,7 +131,7 @@ def note_policy(note_text: str) -> Policy:
         if action.free_form:
             return Heard(note_text)
         node = engine.node or ""
-        if "note" in node or engine.mode == "confirm":
+        if "note" in node or engine.mode is Mode.CONFIRM:
             return Heard("yes")
         return Heard("skip")
 

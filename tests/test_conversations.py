@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from skill.dialogue.conditions import SETTINGS
-from skill.dialogue.engine import Engine
+from skill.dialogue.engine import Engine, Mode
 from skill.dialogue.protocol import End, Heard, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout
 from skill.dialogue.validate import errors, load_checked
 
@@ -174,7 +174,7 @@ def test_runner_can_fail(bundle):
 
 def _calm_answer(engine: Engine, action) -> Heard:
     """The last-listed plain answer at a node (the calm path), as its first example phrase."""
-    if engine.mode == "confirm":
+    if engine.mode is Mode.CONFIRM:
         return Heard("yes")
     if action.free_form:
         return Heard("a little more time together next time")

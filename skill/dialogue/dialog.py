@@ -158,6 +158,17 @@ class Flow:
     nodes: dict[str, Node] = field(default_factory=dict)
 
 
+ESCALATIONS = ("on_silence", "on_unclear")
+
+
+def effective_escalation(node: Node, flow: Flow, which: str) -> Escalation | None:
+    """The node's own ``on_silence``/``on_unclear``, else its flow's default (None if neither)."""
+    if which not in ESCALATIONS:
+        raise ValueError(f"not an escalation: {which!r}")
+    own = getattr(node, which)
+    return own if own is not None else getattr(flow, which)
+
+
 @dataclass
 class Command:
     name: str
