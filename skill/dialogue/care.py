@@ -24,7 +24,7 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from skill.dialogue.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
 from skill.dialogue.normalize import normalize
-from skill.dialogue.yamlpos import Mark, YList
+from skill.dialogue.yamlpos import Mark, YList, as_word
 
 __all__ = ["Feelings", "Reading", "Care", "Spotted", "load_feelings", "load_care",
            "READINGS", "DANGER_KINDS", "pattern", "find_pattern"]
@@ -339,7 +339,7 @@ def _phrases(b: Any, value: Any, mark: Mark, what: str) -> list[tuple[str, Mark]
     out = []
     for item, m in zip(value, value.imarks):
         if isinstance(item, bool):
-            item = "yes" if item else "no"
+            item = as_word(item)
         if not isinstance(item, (str, int, float)) or not str(item).strip():
             b.err(m, f"each entry of {what} must be a word or phrase in quotes")
             continue

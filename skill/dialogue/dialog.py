@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skill.dialogue import conditions
+from skill.dialogue.normalize import normalize
 from skill.dialogue.readlimit import read_bounded
 from skill.dialogue.yamlpos import Mark, YList, YMap, load as load_yaml
 
@@ -281,6 +282,9 @@ class _Builder:
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
                 self.err(m, f"each phrase in {what} must be non-empty text, not {_kind(item)}")
+                continue
+            if not normalize(item):
+                self.err(m, f"'{item.strip()}' in {what} has no words left after normalizing; remove it")
                 continue
             out.append(item.strip())
         if not out and not any(p.mark == mark for p in self.problems):
