@@ -245,3 +245,27 @@ class CliCheckin:
             os.close(fd)
         out, err = proc.communicate(timeout=30)
         return subprocess.CompletedProcess(self.argv, proc.returncode, out, err)
+
+
+def note_keeping_answers(workdir: Path, flow: str, seed: int, note: str,
+                         env: dict[str, str] | None = None) -> list[str]:
+    """The typed answers that keep one note, ``note``, in ``flow`` with ``seed``:
+    recorded once by answering the real program turn by turn (yes at a note
+    question, the note when dictating, skip elsewhere), to be replayed later."""
+    workdir.mkdir()
+    answers: list[str] = []
+
+    def answer(event: dict) -> str:
+        if event["event"] == "pause":
+            text = ""
+        elif event.get("free_form"):
+            text = note
+        else:
+            text = "yes" if "note" in (event.get("node") or "") else "skip"
+        answers.append(text)
+        return text
+
+    done = CliCheckin(workdir, ["--flow", flow, "--seed", str(seed), "--notes-dir", str(workdir / "notes")],
+                      env).run(answer)
+    assert done.returncode == 0, done.stderr
+    return answers
