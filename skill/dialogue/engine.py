@@ -597,7 +597,7 @@ class Engine:
             self._command(match.name, out)
         elif match.kind == "intent" and match.name == "yes":
             self.mode = Mode.SAVING
-            out.append(SaveNote(self.note_text, self.visit.flow if self.visit else ""))
+            out.append(self._await_saving())
         elif match.kind == "intent" and match.name == "no":
             self.note_text = ""
             self._say(out, NOTE_DROPPED, "reply")
