@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import yaml
-
 from bench import REPO, default_cache
 from bench import audio, texts
+from skill.dialogue.dialog import Bundle, load_bundle
+from skill.dialogue.validate import errors
 
 log = logging.getLogger("bench.corpus")
 
@@ -137,63 +137,34 @@ class Utterance:
 
 
 # --------------------------------------------------------------------------
-# Reading the dialogues (plain YAML: the corpus needs only names and phrases)
+# Reading the dialogues (with the loader a session uses)
 # --------------------------------------------------------------------------
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SystemExit(f"{path}: not valid YAML ({exc.__class__.__name__}); run `python run.py check`")
-    return data if isinstance(data, dict) else {}
-
-
-def _phrases(value) -> tuple[str, ...]:
-    if isinstance(value, dict):
-        value = value.get("phrases", [])
-    if isinstance(value, str):
-        value = [value]
-    return tuple(str(p) for p in (value or []))
-
-
-def _key(name) -> str:
-    """YAML 1.1 reads unquoted yes/no keys as booleans; the dialogues mean the intents."""
-    if name is True:
-        return "yes"
-    if name is False:
-        return "no"
-    return str(name)
+def _bundle(dialogs: Path) -> Bundle:
+    bundle, problems = load_bundle(dialogs)
+    bad = errors(problems)
+    if bad:
+        raise SystemExit(f"{bad[0].format()}; run `python run.py check` ({len(bad)} problem(s))")
+    return bundle
 
 
 def read_nodes(dialogs: Path) -> list[NodeSpec]:
     """Every node with a ``listen`` step, with its intents resolved
-    node -> flow -> vocabulary, as the docs define the lookup."""
-    vocab = {_key(k): _phrases(v) for k, v in (_load_yaml(dialogs / "vocabulary.yaml").get("intents") or {}).items()}
+    node -> flow -> vocabulary (``Bundle.intent_phrases``), as a session hears them."""
+    bundle = _bundle(dialogs)
     specs = []
-    for path in sorted(dialogs.glob("*.yaml")):
-        if path.name in ("vocabulary.yaml", "commands.yaml"):
-            continue
-        doc = _load_yaml(path)
-        flow = str(doc.get("flow") or path.stem)
-        flow_intents = {_key(k): _phrases(v) for k, v in (doc.get("intents") or {}).items()}
-        for node_id, node in (doc.get("nodes") or {}).items():
-            if not isinstance(node, dict) or not isinstance(node.get("listen"), dict):
-                continue
-            local = {_key(k): _phrases(v) for k, v in (node.get("intents") or {}).items()}
-            intents = {}
-            for name in map(_key, node["listen"]):
-                phrases = local.get(name) or flow_intents.get(name) or vocab.get(name) or ()
-                if phrases:
-                    intents[name] = phrases
+    for flow in bundle.flows.values():
+        for node_id, node in flow.nodes.items():
+            intents = {name: phrases for name in node.listen
+                       if (phrases := bundle.intent_phrases(node, name))}
             if intents:
-                specs.append(NodeSpec(flow, str(node_id), intents))
+                specs.append(NodeSpec(flow.name, node_id, intents))
     return specs
 
 
 def read_commands(dialogs: Path) -> dict[str, tuple[str, ...]]:
-    doc = _load_yaml(dialogs / "commands.yaml")
-    return {str(k): _phrases(v) for k, v in (doc.get("commands") or {}).items()}
+    return {name: cmd.phrases for name, cmd in _bundle(dialogs).commands.items()}
 
 
 # --------------------------------------------------------------------------
@@ -207,8 +178,8 @@ def _norm(text: str) -> str:
 
 def read_affirmative(dialogs: Path) -> frozenset[str]:
     """Intents a negated or hedged answer must never land on (vocabulary's ``affirmative``)."""
-    listed = _load_yaml(dialogs / "vocabulary.yaml").get("affirmative") or []
-    return frozenset(map(_key, listed)) | texts.POSITIVE_INTENTS
+    listed = _bundle(dialogs).affirmative or ()
+    return frozenset(listed) | texts.POSITIVE_INTENTS
 
 
 def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from skill.dialogue.engine import Engine
+from skill.dialogue.engine import Engine, Mode
 from skill.storage.notes import NotesError, NotesStore
 from skill.dialogue.protocol import (
     DeleteNote,
@@ -131,7 +131,7 @@ def note_policy(note_text: str) -> Policy:
         if action.free_form:
             return Heard(note_text)
         node = engine.node or ""
-        if "note" in node or engine.mode == "confirm":
+        if "note" in node or engine.mode is Mode.CONFIRM:
             return Heard("yes")
         return Heard("skip")
 
@@ -245,3 +245,27 @@ class CliCheckin:
             os.close(fd)
         out, err = proc.communicate(timeout=30)
         return subprocess.CompletedProcess(self.argv, proc.returncode, out, err)
+
+
+def note_keeping_answers(workdir: Path, flow: str, seed: int, note: str,
+                         env: dict[str, str] | None = None) -> list[str]:
+    """The typed answers that keep one note, ``note``, in ``flow`` with ``seed``:
+    recorded once by answering the real program turn by turn (yes at a note
+    question, the note when dictating, skip elsewhere), to be replayed later."""
+    workdir.mkdir()
+    answers: list[str] = []
+
+    def answer(event: dict) -> str:
+        if event["event"] == "pause":
+            text = ""
+        elif event.get("free_form"):
+            text = note
+        else:
+            text = "yes" if "note" in (event.get("node") or "") else "skip"
+        answers.append(text)
+        return text
+
+    done = CliCheckin(workdir, ["--flow", flow, "--seed", str(seed), "--notes-dir", str(workdir / "notes")],
+                      env).run(answer)
+    assert done.returncode == 0, done.stderr
+    return answers

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from skill.dialogue.care import load_care, load_feelings
 from skill.dialogue.conditions import SETTINGS
-from skill.dialogue.engine import Engine
+from skill.dialogue.engine import Engine, Mode
 from skill.dialogue.matcher import analyze
 from skill.dialogue.protocol import End, Heard, Listen, NoteSaved, SaveNote, Say, SessionContext, Silence, Wait
 from skill.dialogue.validate import check_files, errors, load_checked
@@ -149,7 +149,7 @@ def engine(flow="aftercare", names=("Sam", "Alex"), support_line=""):
 def to_note(e: Engine) -> None:
     for text in ["continue", "good", "good", "continue", "no", "no", "no", "continue", "yes"]:
         e.handle(Heard(text))
-    assert e.mode == "note", e.node
+    assert e.mode is Mode.NOTE, e.node
 
 
 def test_danger_during_a_quiet_wait_and_going_on_comes_back():
@@ -157,7 +157,7 @@ def test_danger_during_a_quiet_wait_and_going_on_comes_back():
     e.handle(Heard("continue"))
     e.handle(Heard("good"))
     e.handle(Heard("good"))
-    assert e.node == "felt_good" and e.mode == "wait"
+    assert e.node == "felt_good" and e.mode is Mode.WAIT
     acts = e.handle(Heard("he hurt me"))
     assert e.node == "safety.offer" and "not your fault" in " ".join(says(acts))
     assert "blame" not in " ".join(says(acts))
@@ -189,7 +189,7 @@ def test_dictation_only_stops_on_a_stop_said_alone():
     e = engine()
     to_note(e)
     acts = e.handle(Heard("I want more time to come down before we stop touching"))
-    assert e.mode == "confirm" and "before we stop touching" in " ".join(says(acts))
+    assert e.mode is Mode.CONFIRM and "before we stop touching" in " ".join(says(acts))
     e.handle(Heard("again"))
     acts = e.handle(Heard("red"))
     assert acts[-1] == End("safe_word")
@@ -206,7 +206,7 @@ def test_a_small_need_pauses_then_asks_the_same_person_again():
     e.handle(Heard("continue"))
     e.handle(Heard("good"))
     acts = e.handle(Heard("I need to pee"))
-    assert isinstance(acts[-1], Wait) and e.mode == "pause"
+    assert isinstance(acts[-1], Wait) and e.mode is Mode.PAUSE
     acts = e.handle(Heard("okay"))
     assert e.node == "feel" and any("Alex" in t for t in says(acts))
 
@@ -364,7 +364,7 @@ def test_a_note_kept_by_the_group_is_not_asked_twice():
                                     "I'm done talking", "keep going", "I'm back"])
 def test_at_a_wait_everyday_words_carry_on(phrase):
     e = engine()
-    assert e.node == "settle" and e.mode == "wait"
+    assert e.node == "settle" and e.mode is Mode.WAIT
     e.handle(Heard(phrase))
     assert e.node == "feel", phrase
 

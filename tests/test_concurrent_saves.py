@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from checkin_driver import ROOT, CliCheckin
+from checkin_driver import ROOT, note_keeping_answers
 from save_hook import SaveHook
 from skill.storage import atomic, notes
 from skill.storage.notes import NotesStore
@@ -79,26 +79,11 @@ def test_sessions_saving_in_the_same_second_all_keep_their_notes(tmp_path):
 
 
 def _script(tmp_path: Path, flow: str, seed: int) -> list[str]:
-    """The typed answers that keep one note in ``flow`` (recorded once, turn by turn)."""
-    work = tmp_path / "record"
-    work.mkdir()
-    answers: list[str] = []
-
-    def answer(event: dict) -> str:
-        if event["event"] == "pause":
-            text = ""
-        elif event.get("free_form"):
-            text = "NOTE"
-        else:
-            text = "yes" if "note" in (event.get("node") or "") else "skip"
-        answers.append(text)
-        return text
-
+    """The typed answers that keep one note in ``flow`` (recorded once, turn by turn);
+    the note is the placeholder "NOTE", replaced by each session's own."""
     env = {"AFTERCARE_CONFIG_DIR": str(tmp_path / "cfg"), "AFTERCARE_DATA_DIR": str(tmp_path / "data")}
-    done = CliCheckin(work, ["--flow", flow, "--seed", str(seed), "--notes-dir", str(work / "notes")],
-                      env).run(answer)
-    assert done.returncode == 0, done.stderr
-    assert _all_notes(work / "notes") == ["NOTE"], "the recorded answers should keep exactly one note"
+    answers = note_keeping_answers(tmp_path / "record", flow, seed, "NOTE", env)
+    assert _all_notes(tmp_path / "record" / "notes") == ["NOTE"], "the recorded answers should keep exactly one note"
     return answers
 
 

@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from skill.dialogue.conditions import SETTINGS
-from skill.dialogue.engine import Engine
+from skill.dialogue.engine import Engine, Mode
 from skill.dialogue.protocol import End, Heard, NoteSaved, SaveNote, Say, SessionContext, Silence, Timeout
 from skill.dialogue.validate import errors, load_checked
+from skill.dialogue.yamlpos import as_word
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGS = ROOT / "dialogs"
@@ -73,15 +74,6 @@ def bundle():
     return b
 
 
-def _yaml_str(value: Any) -> str:
-    """YAML 1.1 reads unquoted yes/no as booleans; tests mean the words."""
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return str(value)
-
-
 def run_case(bundle, case: Case) -> None:
     spec = case.spec
     unknown = set(spec) - TEST_KEYS
@@ -123,14 +115,14 @@ def run_case(bundle, case: Case) -> None:
         if "user" in turn:
             assert not engine.finished, f"{where}: the session already ended\n" + "\n".join(transcript)
             said.clear()
-            text = _yaml_str(turn["user"])
+            text = as_word(turn["user"])
             transcript.append(f"  user: {text}")
             event = Silence() if text == "silence" else Timeout() if text == "timeout" else Heard(text, 1.0)
             absorb(engine.handle(event))
         context = "\n".join(transcript[-12:])
         if "expect_intent" in turn:
             got = engine.last_match.name if engine.last_match is not None else None
-            want = _yaml_str(turn["expect_intent"])
+            want = as_word(turn["expect_intent"])
             assert got == want, f"{where}: expected intent {want!r}, matcher said {engine.last_match}\n{context}"
         if "expect_node" in turn:
             want = str(turn["expect_node"])
@@ -174,7 +166,7 @@ def test_runner_can_fail(bundle):
 
 def _calm_answer(engine: Engine, action) -> Heard:
     """The last-listed plain answer at a node (the calm path), as its first example phrase."""
-    if engine.mode == "confirm":
+    if engine.mode is Mode.CONFIRM:
         return Heard("yes")
     if action.free_form:
         return Heard("a little more time together next time")

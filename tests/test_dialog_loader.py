@@ -6,7 +6,17 @@ import re
 import shutil
 from pathlib import Path
 
-from skill.dialogue.dialog import Bundle, load_bundle, load_commands, load_flow, load_vocabulary
+import pytest
+
+from skill.dialogue.dialog import (
+    COMMAND_NAMES,
+    Bundle,
+    load_affirmative,
+    load_bundle,
+    load_commands,
+    load_flow,
+    load_vocabulary,
+)
 from skill.dialogue.validate import check_files, errors
 from skill.dialogue.yamlpos import YList, YMap, load
 
@@ -86,6 +96,78 @@ def test_vocabulary_and_commands():
     assert commands["pause"].seconds == 120
     assert "give us a minute" in commands["pause"].phrases
     assert commands["stop"].reply[0].text.startswith("Okay, we'll stop")
+
+
+def test_shipped_commands_and_vocabulary():
+    """The shipped files (moved here from the matcher's tests when its second loader went)."""
+    commands, problems = load_commands(ROOT / "dialogs" / "commands.yaml")
+    assert not problems
+    assert set(commands) == set(COMMAND_NAMES)
+    assert all(c.reply and c.phrases for c in commands.values())
+    assert "stop" in commands["stop"].phrases
+    intents, _, problems = load_vocabulary(ROOT / "dialogs" / "vocabulary.yaml")
+    assert not problems
+    for name in ("yes", "no", "okay", "not_okay", "unsure", "support", "keep", "redo", "ready", "not_ready"):
+        # Some near-duplicates ("I'm not okay", "not okay") are kept on
+        # purpose: the phrases are also the speech recognizer's grammar.
+        assert 15 <= len(intents[name]) <= 40, name
+    assert load_affirmative(ROOT / "dialogs" / "vocabulary.yaml") == ["yes", "okay", "ready", "keep"]
+
+
+def test_bare_yes_and_no_are_words_not_booleans(tmp_path: Path):
+    """YAML 1.1 would read unquoted yes/no as true/false; the loader reads them as the words."""
+    vocab = tmp_path / "vocabulary.yaml"
+    vocab.write_text("version: 1\nintents:\n  yes: [yes, yeah]\n  no: [no]\naffirmative: [yes]\n")
+    intents, _, problems = load_vocabulary(vocab)
+    assert not problems
+    assert intents == {"yes": ("yes", "yeah"), "no": ("no",)}
+    assert load_affirmative(vocab) == ["yes"]
+    vocab.write_text("version: 1\nintents:\n  fine: [fine]\naffirmative: {fine: null}\n")
+    assert load_affirmative(vocab) == {"fine": None}
+
+
+@pytest.mark.parametrize(
+    "text, fragment, line",
+    [
+        ("version: 2\ncommands: {}\n", "unsupported version 2", 1),
+        ("version: 1\n", "missing 'commands:'", 1),
+        ("version: 1\ncommands:\n  dance:\n    phrases: [dance]\n", "unknown command 'dance'", 3),
+        ("version: 1\ncommands:\n  stop:\n    phrases: []\n", "has no phrases", 4),
+        ("version: 1\ncommands:\n  stop:\n    phrases: ['  ...  ']\n", "no words left after normalizing", 4),
+        ("version: 1\ncommands:\n  pause:\n    phrases: [p]\n    seconds: -1\n", "must be more than 0", 5),
+        ("version: 1\ncommands:\n  stop: 5\n", "must be a mapping", 3),
+        ("version: 1\ncommands:\n  stop:\n    reply: Okay.\n", "needs 'phrases'", 4),
+    ],
+)
+def test_bad_commands_give_one_clear_line(tmp_path: Path, text: str, fragment: str, line: int):
+    path = tmp_path / "commands.yaml"
+    path.write_text(text)
+    _, problems = load_commands(path)
+    assert problems and fragment in problems[0].message, [p.format() for p in problems]
+    assert problems[0].mark.line == line and "\n" not in problems[0].format()
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("version: 1\nintents:\n  yes: [unclosed\n", "YAML syntax error"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("version: 1\n", "missing 'intents:'"),
+        ("version: 1\nintents:\n  a: [a]\naffirmative: a\n", "'affirmative' must be a list"),
+        ("version: 1\nintents:\n  a: ['?!']\n", "no words left after normalizing"),
+    ],
+)
+def test_bad_vocabulary_gives_one_clear_line(tmp_path: Path, text: str, fragment: str):
+    path = tmp_path / "vocabulary.yaml"
+    path.write_text(text)
+    _, _, problems = load_vocabulary(path)
+    assert problems and fragment in problems[0].message, [p.format() for p in problems]
+    assert problems[0].format().startswith(f"{path}:") and "\n" not in problems[0].format()
+
+
+def test_a_missing_commands_file_is_a_problem_not_a_crash(tmp_path: Path):
+    _, problems = load_commands(tmp_path / "missing.yaml")
+    assert problems and "cannot read the file" in problems[0].format()
 
 
 def test_bundle_loads_everything_and_resolves_cross_flow():

@@ -97,7 +97,7 @@ def _assert_nothing_lost(root: Path, earlier_bytes: bytes) -> None:
     infos = store.list()
     assert len(infos) == 1, [i.session_id for i in infos]
     assert infos[0].path.read_bytes() == earlier_bytes
-    assert store.last_session_notes() == [EARLIER]
+    assert store.earlier_notes(["Sam", "Alex"]).notes == (EARLIER,)
     assert not [n for n in os.listdir(root) if n.startswith(".")], "temporary files left behind"
 
 
@@ -230,7 +230,7 @@ def _read_only_checks(root: Path) -> None:
     with pytest.raises(NotesError) as caught:
         store.delete_all()
     assert "\n" not in str(caught.value)
-    assert store.last_session_notes() == [EARLIER]
+    assert store.earlier_notes(["Sam", "Alex"]).notes == (EARLIER,)
 
 
 def test_read_only_notes_folder(public_tmp, capsys):

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
 
-from skill.dialogue.engine import AT_START, NO_NOTE_TO_FORGET, NOTE_FAILED, NOTE_SAVED, Engine, EngineError
+from skill.dialogue.dialog import MAX_REPROMPTS
+from skill.dialogue.engine import (
+    AT_START,
+    ERROR_GOODBYE,
+    NO_NOTE_TO_FORGET,
+    NOTE_CONFIRM_AGAIN,
+    NOTE_FAILED,
+    NOTE_LEFT_OUT,
+    NOTE_SAVED,
+    Engine,
+    EngineError,
+    Mode,
+)
 from skill.dialogue.protocol import (
     Adjust,
     DeleteNote,
@@ -331,6 +345,73 @@ def test_note_declined(bundle):
     acts = e.handle(Heard("no"))
     assert not any(isinstance(a, SaveNote) for a in acts)
     assert last(acts) == End("completed")
+
+
+def test_modes_along_a_check_in(bundle):
+    e = make(bundle)
+    assert e.mode is Mode.NEW
+    e.start()
+    assert e.mode is Mode.LISTEN and e.mode == "listen" and str(e.mode) == "listen"
+    n = make(bundle)
+    _to_offer(n)
+    assert n.mode is Mode.LISTEN
+    n.handle(Heard("pause"))
+    assert n.mode is Mode.PAUSE and n.paused_from is Mode.LISTEN
+    n.handle(Heard("continue"))
+    assert n.mode is Mode.LISTEN
+    n.handle(Heard("yes"))
+    assert n.mode is Mode.NOTE
+    n.handle(Heard("tea next time"))
+    assert n.mode is Mode.CONFIRM
+    n.handle(Heard("yes"))
+    assert n.mode is Mode.SAVING
+    n.handle(NoteSaved("n1"))
+    assert n.mode is Mode.ENDED and n.finished
+
+
+def test_every_live_mode_has_a_handler_for_each_event(bundle):
+    """NEW and ENDED are handled by handle() itself; every other mode answers
+    Heard, Silence and Timeout and knows the action that keeps it going."""
+    e = make(bundle)
+    live = set(Mode) - {Mode.NEW, Mode.ENDED}
+    assert set(e._handlers) == live
+    for mode in live:
+        h = e._handlers[mode]
+        assert all(callable(f) for f in h), mode
+
+
+def test_a_readback_nobody_can_answer_leaves_the_note_out(bundle):
+    e = make(bundle)
+    _to_offer(e)
+    e.handle(Heard("yes"))
+    e.handle(Heard("more blankets"))
+    for _ in range(MAX_REPROMPTS - 1):
+        acts = e.handle(Heard("purple elephants"))
+        assert says(acts) == [NOTE_CONFIRM_AGAIN] and isinstance(last(acts), Listen)
+    acts = e.handle(Heard("purple elephants"))
+    assert NOTE_LEFT_OUT in says(acts) and not any(isinstance(a, SaveNote) for a in acts)
+    assert e.mode is not Mode.CONFIRM
+
+
+def test_a_target_that_went_missing_ends_kindly(bundle):
+    """The validator refuses such dialogues; if one slips through, the engine says goodbye."""
+    broken = copy.deepcopy(bundle)
+    broken.flows["mini"].nodes["drink"].listen["yes"] = dataclasses.replace(
+        broken.flows["mini"].nodes["drink"].listen["yes"], next="nowhere")
+    e = make(broken)
+    to_drink(e)
+    acts = e.handle(Heard("yes"))
+    assert says(acts)[-1] == ERROR_GOODBYE and last(acts) == End("error") and e.mode is Mode.ENDED
+
+
+def test_a_branch_with_no_arm_that_holds_ends_kindly(bundle):
+    broken = copy.deepcopy(bundle)
+    route = broken.flows["mini"].nodes["route"]
+    route.branch = tuple(arm for arm in route.branch if arm.cond is not None)  # no else
+    e = make(broken)
+    _to_offer(e)
+    acts = e.handle(Heard("no"))  # -> route, where nothing holds
+    assert says(acts)[-1] == ERROR_GOODBYE and last(acts) == End("error")
 
 
 def test_forget(bundle):

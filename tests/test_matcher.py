@@ -15,52 +15,46 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skill.dialogue.dialog import COMMAND_NAMES, load_bundle
 from skill.dialogue.matcher import (
-    COMMAND_NAMES,
     DEFAULT_AFFIRMATIVE,
     HEDGES,
     NEGATORS,
-    CommandSpec,
+    SAFETY_COMMANDS,
     Match,
     Matcher,
-    VocabularyError,
     analyze,
-    load_commands,
-    load_vocabulary,
 )
+from skill.dialogue.yamlpos import as_word
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS_FILE = ROOT / "dialogs" / "commands.yaml"
-from skill.dialogue.care import load_feelings  # noqa: E402
-
-VOCAB_FILE = ROOT / "dialogs" / "vocabulary.yaml"
 DATA_FILE = ROOT / "tests" / "data" / "utterances.yaml"
 
-COMMAND_PHRASES, COMMAND_SPECS = load_commands(COMMANDS_FILE)
-VOCAB = load_vocabulary(VOCAB_FILE)
+# The shipped commands, vocabulary and feelings, read by the one loader a session uses.
+BUNDLE, _ = load_bundle(ROOT / "dialogs")
+COMMAND_PHRASES = {name: list(c.phrases) for name, c in BUNDLE.commands.items() if c.phrases}
+VOCAB: dict[str, tuple[str, ...]] = BUNDLE.vocabulary
+FEELINGS = BUNDLE.feelings
 # The labelled set is read as a session reads it: with the shipped feelings vocabulary.
-FEELINGS, _ = load_feelings(ROOT / "dialogs" / "feelings.yaml")
-MATCHER = Matcher(COMMAND_PHRASES, affirmative=VOCAB.affirmative, feelings=FEELINGS)
+MATCHER = Matcher(COMMAND_PHRASES, affirmative=BUNDLE.affirmative, feelings=FEELINGS)
+#: Affirmative intent -> counterpart, as a session's matcher resolves vocabulary.yaml's list.
+AFFIRMATIVE = MATCHER.affirmative
 #: Commands heard at a question: all but "continue", as in the engine.
 AT_A_QUESTION = frozenset(COMMAND_PHRASES) - {"continue"}
-
-
-def _bool_name(x):
-    return "yes" if x is True else "no" if x is False else x
 
 
 def node_intents(spec) -> dict[str, list[str]]:
     """A case's intents: a list of vocabulary names, or a mapping of local intents."""
     if isinstance(spec, dict):
-        return {_bool_name(k): list(v) for k, v in spec.items()}
-    return {_bool_name(n): VOCAB.intents[_bool_name(n)] for n in spec}
+        return {as_word(k): list(v) for k, v in spec.items()}
+    return {as_word(n): list(VOCAB[as_word(n)]) for n in spec}
 
 
 def _cases():
     doc = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
     cases = doc["cases"]
     return [
-        pytest.param(c, id=f"{i:03d}-{c['text'][:40]}-{_bool_name(c['expect'])}")
+        pytest.param(c, id=f"{i:03d}-{c['text'][:40]}-{as_word(c['expect'])}")
         for i, c in enumerate(cases)
     ]
 
@@ -71,7 +65,7 @@ _MATCHERS: dict[str, Matcher] = {"red": MATCHER}
 
 def _matcher(safe_word: str) -> Matcher:
     if safe_word not in _MATCHERS:
-        _MATCHERS[safe_word] = Matcher(COMMAND_PHRASES, safe_word=safe_word, affirmative=VOCAB.affirmative,
+        _MATCHERS[safe_word] = Matcher(COMMAND_PHRASES, safe_word=safe_word, affirmative=BUNDLE.affirmative,
                                        feelings=FEELINGS)
     return _MATCHERS[safe_word]
 
@@ -93,7 +87,7 @@ def test_labelled_set_is_big_and_covers_the_brief():
     doc = yaml.safe_load(DATA_FILE.read_text(encoding="utf-8"))
     cases = doc["cases"]
     assert len(cases) >= 250
-    expects = [str(_bool_name(c["expect"])) for c in cases]
+    expects = [as_word(c["expect"]) for c in cases]
     assert sum(e == "unclear" for e in expects) >= 25
     assert sum(e.startswith("command:") for e in expects) >= 40
     qualified = [c for c in cases if analyze(c["text"]).negated or analyze(c["text"]).hedged]
@@ -104,7 +98,7 @@ def test_labelled_set_is_big_and_covers_the_brief():
 @pytest.mark.parametrize("case", CASES)
 def test_labelled_utterance(case):
     intents = node_intents(case["intents"])
-    expect = str(_bool_name(case["expect"]))
+    expect = as_word(case["expect"])
     # "continue" only counts during a wait or a pause; the cases for it are read there.
     allowed = None if str(case["expect"]) == "command:continue" else AT_A_QUESTION
     m = _matcher(case.get("safe_word", "red")).match(
@@ -118,7 +112,7 @@ def test_labelled_utterance(case):
     # Whatever the label, a negated or hedged utterance never yields an affirmative intent.
     a = analyze(case["text"])
     if (a.negated or a.hedged) and m.kind == "intent":
-        assert m.name not in VOCAB.affirmative, m
+        assert m.name not in AFFIRMATIVE, m
 
 
 # --------------------------------------------------------------------------
@@ -298,7 +292,7 @@ def test_any_text_gives_a_valid_match(text, confidence):
     assert m.kind in ("command", "intent", "unclear", "ambiguous")
     assert 0.0 <= m.score <= 100.0
     if m.kind == "command":
-        assert m.name in COMMAND_NAMES
+        assert m.name in set(COMMAND_NAMES) | SAFETY_COMMANDS
     elif m.kind == "intent":
         assert m.name in FEEL
     else:
@@ -306,7 +300,7 @@ def test_any_text_gives_a_valid_match(text, confidence):
 
 
 AFFIRMATIVE_WORDS = sorted(
-    {p for name in ("okay", "yes", "ready", "keep") for p in VOCAB.intents[name]}
+    {p for name in ("okay", "yes", "ready", "keep") for p in VOCAB[name]}
 )
 TEMPLATES = [
     "i am not {x}", "not really {x}", "i do not think i am {x}", "i'm not {x}",
@@ -331,7 +325,7 @@ def test_negated_or_hedged_templates_never_match_affirmative(template, word, lea
     for names in (["okay", "not_okay", "unsure", "support"], ["yes", "no"],
                   ["ready", "not_ready", "unsure"], ["keep", "redo", "no"], ["okay", "yes"]):
         m = MATCHER.match(text, node_intents(names))
-        assert not (m.kind == "intent" and m.name in VOCAB.affirmative), (text, names, m)
+        assert not (m.kind == "intent" and m.name in AFFIRMATIVE), (text, names, m)
 
 
 @given(
@@ -348,39 +342,31 @@ def test_a_negator_or_hedge_anywhere_blocks_affirmative(phrase, qualifier, where
     assert a.negated or a.hedged, text
     for names in (["okay", "not_okay", "unsure"], ["yes", "no"], ["ready", "not_ready"], ["keep", "redo", "no"]):
         m = MATCHER.match(text, node_intents(names))
-        assert not (m.kind == "intent" and m.name in VOCAB.affirmative), (text, names, m)
+        assert not (m.kind == "intent" and m.name in AFFIRMATIVE), (text, names, m)
 
 
 # --------------------------------------------------------------------------
-# Loading
+# The shipped vocabulary
 # --------------------------------------------------------------------------
 
 
-def test_shipped_commands_file():
-    assert set(COMMAND_PHRASES) == set(COMMAND_NAMES) - {"safe_word"}
-    assert COMMAND_SPECS["pause"].seconds == 300
-    assert all(isinstance(s, CommandSpec) and s.reply for s in COMMAND_SPECS.values())
-    assert "stop" in COMMAND_PHRASES["stop"]
-
-
-def test_shipped_vocabulary_file():
-    for name in ("yes", "no", "okay", "not_okay", "unsure", "support", "keep", "redo", "ready", "not_ready"):
-        # Some near-duplicates ("I'm not okay", "not okay") are kept on
-        # purpose: the phrases are also the speech recognizer's grammar.
-        assert 15 <= len(VOCAB.intents[name]) <= 40, name
-    assert VOCAB.affirmative == dict(DEFAULT_AFFIRMATIVE)
+def test_shipped_vocabulary_affirmative_is_the_default():
+    """vocabulary.yaml lists the affirmative answers; their counterparts are the defaults.
+    (What the loader reads from the shipped files is tested in test_dialog_loader.py.)"""
+    assert AFFIRMATIVE == dict(DEFAULT_AFFIRMATIVE)
+    assert set(COMMAND_PHRASES) == set(COMMAND_NAMES)
 
 
 def test_affirmative_phrases_are_plain():
     # A negated/hedged phrase in an affirmative intent could never match; it would be a mistake.
-    for name in VOCAB.affirmative:
-        for phrase in VOCAB.intents[name]:
+    for name in AFFIRMATIVE:
+        for phrase in VOCAB[name]:
             a = analyze(phrase)
             assert not (a.negated or a.hedged), (name, phrase)
 
 
 def test_every_vocabulary_phrase_matches_its_own_intent_alone():
-    for name, phrases in VOCAB.intents.items():
+    for name, phrases in VOCAB.items():
         for phrase in phrases:
             m = MATCHER.match(phrase, {name: phrases})
             if m.kind == "command":
@@ -424,55 +410,6 @@ def test_every_phrase_of_every_shipped_node_is_understood_there():
                     if (m.kind, m.name) != ("intent", intent):
                         problems.append(f"{fname}.{nid}: {phrase!r} ({intent}) -> {m}")
     assert not problems, "\n".join(problems[:20])
-
-
-def test_loaders_accept_plain_dicts():
-    phrases, specs = load_commands({"version": 1, "commands": {"stop": {"phrases": ["stop"]},
-                                                               "pause": ["pause"]}})
-    assert phrases == {"stop": ["stop"], "pause": ["pause"]}
-    assert specs["pause"].seconds == 300 and specs["stop"].seconds is None
-    phrases, _ = load_commands({"skip": {"phrases": "skip", "reply": "Sure."}})
-    assert phrases == {"skip": ["skip"]}
-    vocab = load_vocabulary({True: ["yes"], "intents": {True: ["yes"], False: ["no"]},
-                             "affirmative": [True]})
-    assert vocab.intents == {"yes": ["yes"], "no": ["no"]}
-    assert vocab.affirmative == {"yes": "no"}
-    vocab = load_vocabulary({"intents": {"fine": ["fine"]}, "affirmative": {"fine": None}})
-    assert vocab.affirmative == {"fine": None}
-
-
-@pytest.mark.parametrize(
-    "doc, fragment",
-    [
-        ({"version": 2, "commands": {}}, "version"),
-        ({"version": 1}, "commands"),
-        ({"commands": {"dance": ["dance"]}}, "unknown command 'dance'"),
-        ({"commands": {"stop": {"phrases": []}}}, "non-empty list"),
-        ({"commands": {"stop": {"phrases": ["  ...  "]}}}, "empty"),
-        ({"commands": {"pause": {"phrases": ["p"], "seconds": -1}}}, "seconds"),
-        ({"commands": {"stop": 5}}, "phrases"),
-    ],
-)
-def test_bad_commands_give_one_clear_line(doc, fragment):
-    with pytest.raises(VocabularyError) as info:
-        load_commands(doc)
-    assert fragment in str(info.value) and "\n" not in str(info.value)
-
-
-def test_bad_files_give_one_clear_line(tmp_path):
-    bad = tmp_path / "vocabulary.yaml"
-    bad.write_text("version: 1\nintents:\n  yes: [unclosed\n", encoding="utf-8")
-    with pytest.raises(VocabularyError, match=r"vocabulary.yaml:\d+:\d+: YAML syntax error"):
-        load_vocabulary(bad)
-    with pytest.raises(VocabularyError, match="file not found"):
-        load_commands(tmp_path / "missing.yaml")
-    (tmp_path / "list.yaml").write_text("- a\n- b\n", encoding="utf-8")
-    with pytest.raises(VocabularyError, match="expected a mapping"):
-        load_vocabulary(tmp_path / "list.yaml")
-    with pytest.raises(VocabularyError, match="intents"):
-        load_vocabulary({"version": 1})
-    with pytest.raises(VocabularyError, match="affirmative"):
-        load_vocabulary({"intents": {"a": ["a"]}, "affirmative": "a"})
 
 
 def test_match_time_is_small_report_only(capsys):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from checkin_driver import ROOT, CliCheckin
+from checkin_driver import ROOT, note_keeping_answers
 from save_hook import SaveHook
 from skill.storage import atomic
 from skill.storage.notes import NotesStore
@@ -30,25 +30,8 @@ NOTE = "the private words of a note"
 
 def _script(tmp_path: Path) -> list[str]:
     """Typed answers that keep one note in the aftercare check-in (recorded once)."""
-    work = tmp_path / "record"
-    work.mkdir()
-    answers: list[str] = []
-
-    def answer(event: dict) -> str:
-        if event["event"] == "pause":
-            text = ""
-        elif event.get("free_form"):
-            text = NOTE
-        else:
-            text = "yes" if "note" in (event.get("node") or "") else "skip"
-        answers.append(text)
-        return text
-
     env = {"AFTERCARE_CONFIG_DIR": str(tmp_path / "cfg"), "AFTERCARE_DATA_DIR": str(tmp_path / "data")}
-    done = CliCheckin(work, ["--flow", "aftercare", "--seed", "3", "--notes-dir", str(work / "notes")],
-                      env).run(answer)
-    assert done.returncode == 0, done.stderr
-    return answers
+    return note_keeping_answers(tmp_path / "record", "aftercare", 3, NOTE, env)
 
 
 def _session(tmp_path: Path, root: Path, hook: SaveHook, preexec=None) -> subprocess.Popen:
@@ -96,9 +79,8 @@ def test_a_signal_during_a_save_leaves_no_copy_of_the_note(tmp_path, sig):
     assert NotesStore(root).list() == []  # the save did not finish, and nothing else holds the note
 
 
-def test_a_killed_saves_temporary_file_is_swept_at_the_next_start(tmp_path):
-    """SIGKILL cannot be handled; the next start of the program removes what it left."""
-    root = tmp_path / "notes"
+def _killed_in_save(tmp_path: Path, root: Path) -> Path:
+    """A session killed (SIGKILL) inside its save; returns the temporary file it left."""
     hook = SaveHook(tmp_path / "hook")
     proc = _session(tmp_path, root, hook)
     try:
@@ -108,6 +90,13 @@ def test_a_killed_saves_temporary_file_is_swept_at_the_next_start(tmp_path):
     finally:
         hook.close()
     assert temp.exists()
+    return temp
+
+
+def test_a_killed_saves_temporary_file_is_swept_at_the_next_start(tmp_path):
+    """SIGKILL cannot be handled; the next start of the program removes what it left."""
+    root = tmp_path / "notes"
+    temp = _killed_in_save(tmp_path, root)
     env = {**os.environ, "AFTERCARE_CONFIG_DIR": str(tmp_path / "cfg")}
     listed = subprocess.run([sys.executable, str(ROOT / "run.py"), "notes", "list", "--notes-dir", str(root)],
                             capture_output=True, text=True, env=env, timeout=60)
@@ -117,14 +106,7 @@ def test_a_killed_saves_temporary_file_is_swept_at_the_next_start(tmp_path):
 
 def test_a_new_session_sweeps_a_killed_sessions_temporary_file(tmp_path):
     root = tmp_path / "notes"
-    hook = SaveHook(tmp_path / "hook")
-    proc = _session(tmp_path, root, hook)
-    try:
-        temp = _paused_in_save(proc, hook)
-        proc.kill()
-        proc.wait(timeout=60)
-    finally:
-        hook.close()
+    temp = _killed_in_save(tmp_path, root)
     env = {**os.environ, "AFTERCARE_CONFIG_DIR": str(tmp_path / "cfg"), "AFTERCARE_DATA_DIR": str(tmp_path / "d")}
     done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--text", "--flow", "quick", "--notes-dir",
                            str(root)], input="", capture_output=True, text=True, env=env, timeout=60)

@@ -100,20 +100,20 @@ def test_empty_note_is_refused(store):
     assert not store.root.exists()
 
 
-def test_last_session_notes_skips_current_and_empty_sessions(store):
+def test_earlier_notes_skip_current_and_empty_sessions(store):
     store.begin_session("aftercare")
     store.add("a")
     store.add("b")
     store.begin_session("quick")  # kept nothing
     store.begin_session("reflection")
-    assert store.last_session_notes() == ["a", "b"]
+    assert store.earlier_notes([]).notes == ("a", "b")
     store.add("c")
-    assert store.last_session_notes() == ["a", "b"]
-    assert NotesStore(store.root).last_session_notes() == ["c"]
+    assert store.earlier_notes([]).notes == ("a", "b")
+    assert NotesStore(store.root).earlier_notes([]).notes == ("c",)
 
 
-def test_no_earlier_notes_gives_empty_list(store):
-    assert store.last_session_notes() == []
+def test_no_earlier_notes_gives_nothing(store):
+    assert store.earlier_notes([]).notes == ()
 
 
 def test_list_show_delete_and_delete_all(store):
@@ -282,4 +282,4 @@ def test_escape_codes_in_a_hand_edited_note_are_never_read_back(tmp_path):
         "# Aftercare notes\n\n- Date: 2026-01-01 00:00\n- Flow: aftercare\n\n## Notes\n\n"
         "- tea\x1b[2J\x1b]0;title\x07 later\u202e\n")
     store = NotesStore(root)
-    assert store.last_session_notes() == ["tea [2J ]0;title later"]
+    assert store.earlier_notes([]).notes == ("tea [2J ]0;title later",)

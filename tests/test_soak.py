@@ -39,7 +39,7 @@ def _one(i: int, rng: random.Random, root) -> tuple[str, str]:
     notes_on = (i // 64) % 2 == 0
     safe_word = "red" if i % 3 else "pineapple"
     store = NotesStore(root) if notes_on else None
-    last = store.last_session_notes() if store else []
+    last = list(store.earlier_notes(names).notes) if store else []
     if store:
         store.begin_session(flow)
     engine = make_engine(flow, seed=i, names=list(names), setting=setting, safe_word=safe_word,

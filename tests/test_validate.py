@@ -140,23 +140,37 @@ def test_session_refuses_to_start_with_broken_dialogs(tmp_path: Path):
     assert "Traceback" not in r.stderr
 
 
-def test_unknown_words_hook(monkeypatch):
-    """H4's optional ``skill.speech.models.unknown_words_warning`` is called with every phrase."""
-    import importlib
-
-    models = importlib.import_module("skill.speech.models")
+def test_unknown_words_check_is_passed_in():
+    """The core knows no speech models: the shell passes the recognizer's word check in."""
     seen: list[list[str]] = []
 
     def fake(phrases):
         seen.append(list(phrases))
         return ["'zzyzx' is not in the speech model's vocabulary"]
 
-    monkeypatch.setattr(models, "unknown_words_warning", fake, raising=False)
     bundle, _ = load_bundle(MINI)
-    assert vocabulary_warnings(bundle) == ["'zzyzx' is not in the speech model's vocabulary"]
+    assert vocabulary_warnings(bundle, fake) == ["'zzyzx' is not in the speech model's vocabulary"]
     assert "i'm okay" in [p.lower() for p in seen[0]]
-    monkeypatch.delattr(models, "unknown_words_warning")
-    assert vocabulary_warnings(bundle) == []
+    assert seen[0] == sorted(set(seen[0]))  # every phrase once
+    assert vocabulary_warnings(bundle, lambda phrases: []) == []
+
+    def broken(phrases):
+        raise OSError("model folder vanished")
+
+    assert vocabulary_warnings(bundle, broken) == []  # advice never breaks the check
+
+
+def test_cli_check_warns_about_words_the_recognizer_does_not_know(tmp_path: Path):
+    """End to end: ``check`` asks the real speech model store about every phrase."""
+    for name in ("vocabulary.yaml", "commands.yaml", "mini.yaml", "helper.yaml"):
+        (tmp_path / name).write_text((MINI / name).read_text())
+    vocab = tmp_path / "vocabulary.yaml"
+    vocab.write_text(vocab.read_text().replace('"good"]', '"good", "blorptastic"]', 1))
+    assert "blorptastic" in vocab.read_text()
+    r = _cli("check", "--dialogs", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'does not know the word "blorptastic"' in r.stdout
+    assert "Traceback" not in r.stderr
 
 
 def test_any_named_file_is_checked_whatever_its_name(tmp_path: Path):

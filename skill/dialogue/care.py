@@ -24,7 +24,7 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from skill.dialogue.matcher import _NEGATION_PHRASES, NEGATORS, _join_idioms
 from skill.dialogue.normalize import normalize
-from skill.dialogue.yamlpos import Mark, YList
+from skill.dialogue.yamlpos import Mark, YList, as_word
 
 __all__ = ["Feelings", "Reading", "Care", "Spotted", "load_feelings", "load_care",
            "READINGS", "DANGER_KINDS", "pattern", "find_pattern"]
@@ -339,7 +339,7 @@ def _phrases(b: Any, value: Any, mark: Mark, what: str) -> list[tuple[str, Mark]
     out = []
     for item, m in zip(value, value.imarks):
         if isinstance(item, bool):
-            item = "yes" if item else "no"
+            item = as_word(item)
         if not isinstance(item, (str, int, float)) or not str(item).strip():
             b.err(m, f"each entry of {what} must be a word or phrase in quotes")
             continue
@@ -350,18 +350,28 @@ def _phrases(b: Any, value: Any, mark: Mark, what: str) -> list[tuple[str, Mark]
     return out
 
 
-def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None, list[Any]]:
-    """feelings.yaml -> (Feelings, problems)."""
-    from skill.dialogue.dialog import _Builder, _read, _version, did_you_mean
+def _read_top(path: Path, label: str | None, name: str, keys: tuple[str, ...]) -> tuple[Any, Any]:
+    """Read a versioned file of mappings with the flow files' rules:
+    (the builder collecting problems, the top mapping or None)."""
+    from skill.dialogue.dialog import _Builder, _read, _version
 
     label = label or str(path)
     b = _Builder()
     doc = _read(path, label, b)
-    top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), "feelings.yaml") if doc is not None else None
+    top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), name) if doc is not None else None
+    if top is not None:
+        b.keys(top, keys, name)
+        _version(top, b)
+    return b, top
+
+
+def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None, list[Any]]:
+    """feelings.yaml -> (Feelings, problems)."""
+    from skill.dialogue.dialog import did_you_mean
+
+    b, top = _read_top(path, label, "feelings.yaml", ("version", "feelings", "lands_on", "statements_override"))
     if top is None:
         return None, b.problems
-    b.keys(top, ("version", "feelings", "lands_on", "statements_override"), "feelings.yaml")
-    _version(top, b)
     feelings = Feelings()
     body = b.mapping(top.get("feelings"), top.vmark("feelings") if "feelings" in top else top.mark,
                      "'feelings'")
@@ -401,16 +411,11 @@ def load_feelings(path: Path, label: str | None = None) -> tuple[Feelings | None
 
 def load_care(path: Path, label: str | None = None) -> tuple[Care | None, list[Any]]:
     """care.yaml -> (Care, problems)."""
-    from skill.dialogue.dialog import _Builder, _read, _version, did_you_mean
+    from skill.dialogue.dialog import did_you_mean
 
-    label = label or str(path)
-    b = _Builder()
-    doc = _read(path, label, b)
-    top = b.mapping(doc, getattr(doc, "mark", Mark(label, 1, 1)), "care.yaml") if doc is not None else None
+    b, top = _read_top(path, label, "care.yaml", ("version", "danger", "needs"))
     if top is None:
         return None, b.problems
-    b.keys(top, ("version", "danger", "needs"), "care.yaml")
-    _version(top, b)
     care = Care()
     danger = b.mapping(top.get("danger"), top.vmark("danger") if "danger" in top else top.mark, "'danger'")
     if danger is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from skill.dialogue import conditions
+from skill.dialogue.normalize import normalize
 from skill.dialogue.readlimit import read_bounded
 from skill.dialogue.yamlpos import Mark, YList, YMap, load as load_yaml
 
@@ -158,6 +159,17 @@ class Flow:
     nodes: dict[str, Node] = field(default_factory=dict)
 
 
+ESCALATIONS = ("on_silence", "on_unclear")
+
+
+def effective_escalation(node: Node, flow: Flow, which: str) -> Escalation | None:
+    """The node's own ``on_silence``/``on_unclear``, else its flow's default (None if neither)."""
+    if which not in ESCALATIONS:
+        raise ValueError(f"not an escalation: {which!r}")
+    own = getattr(node, which)
+    return own if own is not None else getattr(flow, which)
+
+
 @dataclass
 class Command:
     name: str
@@ -270,6 +282,9 @@ class _Builder:
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
                 self.err(m, f"each phrase in {what} must be non-empty text, not {_kind(item)}")
+                continue
+            if not normalize(item):
+                self.err(m, f"'{item.strip()}' in {what} has no words left after normalizing; remove it")
                 continue
             out.append(item.strip())
         if not out and not any(p.mark == mark for p in self.problems):

@@ -21,10 +21,21 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from enum import Enum
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from skill.dialogue import conditions
-from skill.dialogue.dialog import Bundle, Escalation, Flow, Node, Transition, Variation
+from skill.dialogue.dialog import (
+    MAX_REPROMPTS,
+    Bundle,
+    Escalation,
+    Flow,
+    Node,
+    Transition,
+    Variation,
+    effective_escalation,
+)
+from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import (
     CONFIDENCE_ACCEPT,
     CONFIDENCE_CONFIRM,
@@ -48,6 +59,36 @@ from skill.dialogue.protocol import Say as _Say
 from skill.dialogue.render import Who, join_words, offered_answers, render
 
 log = logging.getLogger(__name__)
+
+
+class Mode(str, Enum):
+    """What the engine is doing between events (``Engine.mode``).
+
+    A ``str`` enum, so a mode prints and compares as its name ("listen").
+    """
+
+    NEW = "new"  # start() not called yet
+    LISTEN = "listen"  # a question was asked: waiting for its answer
+    WAIT = "wait"  # a quiet ``wait`` step: continue or its time moves on
+    PAUSE = "pause"  # paused by "pause" or a small need: continue comes back
+    IDLE = "idle"  # the reprompts ran out (``then: wait``): quiet, any answer goes on
+    NOTE = "note"  # dictation: the words heard are the note
+    CONFIRM = "confirm"  # the note was read back: keep it, leave it, or say it again
+    SAVING = "saving"  # SaveNote was asked for: waiting for NoteSaved/NoteFailed
+    ENDED = "ended"  # End was given; nothing more happens
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _ModeHandlers(NamedTuple):
+    """How one mode meets each event (see ``Engine._handlers``)."""
+
+    heard: Callable[[str, float, list[Action]], None]
+    silence: Callable[[list[Action]], None]
+    timeout: Callable[[list[Action]], None]
+    awaiting: Callable[[], Action]  # the action that keeps this mode going
+
 
 #: Listen timeouts are multiplied by this per setting (others: 1.0).
 PACE = {"bath": 1.5, "bedside": 1.25}
@@ -101,6 +142,9 @@ NO_NOTE_TO_FORGET = "There's no note from today to forget."
 NO_LAST_NOTES = "There aren't any notes from last time."
 AT_START = "We're right at the beginning."
 CLOSE_AFTER_RESUME = "Thank you for checking in. Take good care."
+#: Said when the dialogue data cannot go on (the validator prevents each of these).
+ERROR_GOODBYE = "I'm sorry, something went wrong on my side. Let's stop here. Take good care."
+NOTE_LEFT_OUT = "I'll leave that note out for now."
 #: {choices} names these answers first (when the question has them), then the rest as listed.
 CHOICES_FIRST = ("okay", "yes", "ready", "no", "unsure", "not_okay", "not_ready")
 MAX_CHOICES = 4
@@ -164,12 +208,11 @@ class Engine:
             matcher = Matcher(commands, safe_word=context.safe_word, feelings=bundle.feelings,
                               care=bundle.care, **kwargs)
         self.matcher = matcher
-        from skill.dialogue.validate import normalizer
-
-        self._normalize = normalizer()
+        self._normalize = normalize
         self.visit: _Visit | None = None
-        self.mode = "new"  # listen | wait | pause | idle | note | confirm | saving | ended
-        self.paused_from = "listen"
+        self.mode = Mode.NEW
+        self.paused_from = Mode.LISTEN
+        self._handlers = self._mode_handlers()
         self.history: list[tuple[str, str]] = []
         self.resume_stack: list[tuple[str, str, int]] = []  # (flow, node, person)
         self.answers: dict[str, set[str]] = {}
@@ -187,7 +230,7 @@ class Engine:
 
     @property
     def finished(self) -> bool:
-        return self.mode == "ended"
+        return self.mode is Mode.ENDED
 
     @property
     def node(self) -> str | None:
@@ -199,7 +242,7 @@ class Engine:
         return len(self.names) <= 1
 
     def start(self) -> list[Action]:
-        if self.mode != "new":
+        if self.mode is not Mode.NEW:
             raise EngineError("start() was already called")
         out: list[Action] = []
         flow = self.bundle.flows[self.main_flow]
@@ -208,19 +251,21 @@ class Engine:
 
     def handle(self, event: Event) -> list[Action]:
         """React to one event; returns the actions to carry out, in order."""
-        if self.mode == "ended":
+        if self.mode is Mode.ENDED:
             return []
-        if self.mode == "new":
+        if self.mode is Mode.NEW:
             return self.start()
         out: list[Action] = []
         self._hops = 0
         self.last_match = None
+        handlers = self._handlers[self.mode]
         if isinstance(event, Heard):
-            self._heard(event, out)
+            text = event.text if isinstance(event.text, str) else str(event.text)
+            handlers.heard(text, event.confidence, out)
         elif isinstance(event, Silence):
-            self._silence(out)
+            handlers.silence(out)
         elif isinstance(event, Timeout):
-            self._timeout(out)
+            handlers.timeout(out)
         elif isinstance(event, NoteSaved):
             self._note_result(True, out)
         elif isinstance(event, NoteFailed):
@@ -350,9 +395,9 @@ class Engine:
 
     def _listen(self) -> Listen:
         node = self._node()
-        if self.mode == "note":
+        if self.mode is Mode.NOTE:
             return Listen(self.node or "", (), True, self._timeout_s())
-        if self.mode == "confirm":
+        if self.mode is Mode.CONFIRM:
             return Listen(self.node or "", self._phrases(self._confirm_intents()), False, self._timeout_s())
         intents = dict(self._intents(node))
         if self.visit is not None and self.visit.guess is not None:
@@ -361,23 +406,26 @@ class Engine:
 
     def _wait_action(self, seconds: float, commands: frozenset[str] | None) -> Wait:
         intents: Mapping[str, Sequence[str]] = self._distress_intents()
-        if self.mode == "idle":
+        if self.mode is Mode.IDLE:
             intents = self._intents(self._node())
         return Wait(seconds, self.node or "", self._phrases(intents, commands))
 
     def _await(self) -> Action:
-        """The action that keeps the current state going (Listen or Wait)."""
-        if self.mode in ("listen", "note", "confirm"):
-            return self._listen()
-        if self.mode == "wait":
-            return self._wait_action(self._node().wait_seconds, frozenset({"continue", "stop", "skip"}))
-        if self.mode == "pause":
-            return self._wait_action(self._pause_seconds(), frozenset({"continue", "stop"}))
-        if self.mode == "idle":
-            return self._wait_action(IDLE_WAIT_SECONDS, None)
-        if self.mode == "saving":
-            return SaveNote(self.note_text, self.visit.flow if self.visit else "")
-        return End(self.end_reason or "completed")
+        """The action that keeps the current state going (Listen, Wait, SaveNote or End)."""
+        handlers = self._handlers.get(self.mode)
+        return handlers.awaiting() if handlers else End(self.end_reason or "completed")
+
+    def _await_wait(self) -> Wait:
+        return self._wait_action(self._node().wait_seconds, frozenset({"continue", "stop", "skip"}))
+
+    def _await_pause(self) -> Wait:
+        return self._wait_action(self._pause_seconds(), frozenset({"continue", "stop"}))
+
+    def _await_idle(self) -> Wait:
+        return self._wait_action(IDLE_WAIT_SECONDS, None)
+
+    def _await_saving(self) -> SaveNote:
+        return SaveNote(self.note_text, self.visit.flow if self.visit else "")
 
     def _pause_seconds(self) -> float:
         cmd = self.bundle.commands.get("pause")
@@ -390,7 +438,7 @@ class Engine:
     def _end(self, out: list[Action], reason: str, goodbye: str | None = None) -> None:
         if goodbye:
             self._say(out, goodbye, "goodbye")
-        self.mode = "ended"
+        self.mode = Mode.ENDED
         self.end_reason = reason
         out.append(End(reason))
 
@@ -406,7 +454,7 @@ class Engine:
         resolved = self.bundle.resolve(self.visit.flow, target)
         if resolved is None:  # the validator prevents this; end kindly rather than crash
             log.error("dialogue target %r not found from %s", target, self.node)
-            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            self._end(out, "error", ERROR_GOODBYE)
             return
         self._enter(resolved[0], resolved[1], out)
 
@@ -422,7 +470,7 @@ class Engine:
         self._hops += 1
         if self._hops > MAX_HOPS:
             log.error("dialogue loops without listening at %s.%s", flow, nid)
-            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            self._end(out, "error", ERROR_GOODBYE)
             return
         self.visit = _Visit(flow, nid, person)
         node = self._node()
@@ -435,7 +483,7 @@ class Engine:
                 if arm.cond is None or conditions.evaluate(arm.cond, env):
                     self._goto(arm.next, out)
                     return
-            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            self._end(out, "error", ERROR_GOODBYE)
             return
         if node.step == "note" and not self.ctx.notes_enabled:
             self._goto(node.then or "resume", out)
@@ -444,19 +492,19 @@ class Engine:
         if node.step == "next":
             self._goto(node.next or "resume", out)
         elif node.step == "end":
-            self.mode = "ended"
+            self.mode = Mode.ENDED
             self.end_reason = node.end or "completed"
             out.append(End(self.end_reason))
         elif node.step == "listen":
             self._push_history()
-            self.mode = "listen"
+            self.mode = Mode.LISTEN
             out.append(self._listen())
         elif node.step == "wait":
-            self.mode = "wait"
+            self.mode = Mode.WAIT
             out.append(self._await())
         elif node.step == "note":
             self._push_history()
-            self.mode = "note"
+            self.mode = Mode.NOTE
             out.append(self._listen())
         elif node.step == "read_notes":
             if self.ctx.last_notes:
@@ -466,7 +514,7 @@ class Engine:
                 self._say(out, NO_LAST_NOTES, "reply")
             self._goto(node.then or "resume", out)
         else:  # no step: the validator refuses this; never strand anyone
-            self._end(out, "error", "I'm sorry, something went wrong on my side. Let's stop here. Take good care.")
+            self._end(out, "error", ERROR_GOODBYE)
 
     def _prompt(self, out: list[Action]) -> None:
         assert self.visit is not None
@@ -487,16 +535,23 @@ class Engine:
     # Events
     # ------------------------------------------------------------------
 
-    def _heard(self, event: Heard, out: list[Action]) -> None:
-        text = event.text if isinstance(event.text, str) else str(event.text)
-        handler = {
-            "note": self._heard_note,
-            "confirm": self._heard_confirm,
-            "wait": self._heard_waiting,
-            "pause": self._heard_waiting,
-            "saving": self._heard_saving,
-        }.get(self.mode, self._heard_answer)
-        handler(text, event.confidence, out)
+    def _mode_handlers(self) -> dict[Mode, _ModeHandlers]:
+        """Each mode's answer to Heard, Silence and Timeout, and the action that
+        keeps it going. NEW and ENDED have none: :meth:`handle` deals with them."""
+        H = _ModeHandlers
+        return {
+            Mode.LISTEN: H(self._heard_answer, self._silence_listening, self._keep_going, self._listen),
+            Mode.IDLE: H(self._heard_answer, self._keep_going, self._end_no_response, self._await_idle),
+            Mode.NOTE: H(self._heard_note, self._silence_listening, self._keep_going, self._listen),
+            Mode.CONFIRM: H(self._heard_confirm, self._silence_listening, self._keep_going, self._listen),
+            Mode.WAIT: H(self._heard_waiting, self._keep_going, self._timeout_wait, self._await_wait),
+            Mode.PAUSE: H(self._heard_waiting, self._keep_going, self._reask, self._await_pause),
+            Mode.SAVING: H(self._heard_saving, self._unanswered_save, self._unanswered_save, self._await_saving),
+        }
+
+    def _keep_going(self, out: list[Action]) -> None:
+        """Nothing to do for this event in this mode: carry on as before."""
+        out.append(self._await())
 
     def _care_first(self, match: Any, out: list[Action]) -> bool:
         """Danger and small needs, heard at any node: True when handled."""
@@ -521,7 +576,7 @@ class Engine:
             self._unclear(out)
         else:
             self.note_text = " ".join(text.split())
-            self.mode = "confirm"
+            self.mode = Mode.CONFIRM
             self.visit.unclears = 0  # type: ignore[union-attr]
             self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
             out.append(self._listen())
@@ -541,22 +596,22 @@ class Engine:
         elif match.kind == "command":
             self._command(match.name, out)
         elif match.kind == "intent" and match.name == "yes":
-            self.mode = "saving"
-            out.append(SaveNote(self.note_text, self.visit.flow if self.visit else ""))
+            self.mode = Mode.SAVING
+            out.append(self._await_saving())
         elif match.kind == "intent" and match.name == "no":
             self.note_text = ""
             self._say(out, NOTE_DROPPED, "reply")
             self._goto(node.then or "resume", out)
         elif match.kind == "intent" and match.name == "redo":
-            self.mode = "note"
+            self.mode = Mode.NOTE
             self._say(out, NOTE_REDO, "reply")
             out.append(self._listen())
         else:
             assert self.visit is not None
             self.visit.unclears += 1
-            if self.visit.unclears >= 3:
+            if self.visit.unclears >= MAX_REPROMPTS:
                 self.note_text = ""
-                self._say(out, "I'll leave that note out for now.", "reply")
+                self._say(out, NOTE_LEFT_OUT, "reply")
                 self._goto(node.then or "resume", out)
             else:
                 self._say(out, NOTE_CONFIRM_AGAIN, "clarify")
@@ -572,9 +627,9 @@ class Engine:
         elif match.kind == "intent":
             assert self.visit is not None
             here = self.visit.flow
-            resume = self._node().then if self.mode == "wait" else self.visit.node
+            resume = self._node().then if self.mode is Mode.WAIT else self.visit.node
             target = self.bundle.resolve(here, resume or "") if resume and resume != "resume" else None
-            self.mode = "listen"
+            self.mode = Mode.LISTEN
             if target is not None:
                 self._to_support(target, out)
             elif self.resume_stack:
@@ -593,7 +648,7 @@ class Engine:
             self._command(match.name, out)
         elif match.kind == "danger":
             self.notes_saved += 1
-            self.mode = "listen"
+            self.mode = Mode.LISTEN
             self._danger(match, out)
         else:
             self._unanswered_save(out)
@@ -603,10 +658,10 @@ class Engine:
         assert self.visit is not None
         node = self._node()
         guess = self.visit.guess
-        if self.mode == "idle":
-            self.mode = "listen"
+        if self.mode is Mode.IDLE:
+            self.mode = Mode.LISTEN
         intents = self._intents(node)
-        commands = None if self.mode == "idle" else self._listen_commands()
+        commands = None if self.mode is Mode.IDLE else self._listen_commands()
         kinds = SAFETY_DANGER if self.visit.flow == "safety" else None
         match = self._match(text, intents, confidence, commands, danger_kinds=kinds)
         log.info("heard %d words, intent=%s", len(text.split()), match.name or match.kind)
@@ -667,16 +722,16 @@ class Engine:
             return
         if self.visit.flow != "safety":
             self.resume_stack.append(self._here())
-        self.mode = "listen"
+        self.mode = Mode.LISTEN
         self._enter(target[0], target[1], out)
 
     def _need(self, out: list[Action]) -> None:
         """A small bodily need: a short warm reply, then a pause; go on comes back here."""
         care = self.bundle.care
         reply = self._pick(("need",), care.needs_reply) if care is not None and care.needs_reply else None
-        if self.mode != "pause":
+        if self.mode is not Mode.PAUSE:
             self.paused_from = self.mode
-        self.mode = "pause"
+        self.mode = Mode.PAUSE
         self._say(out, reply or self._reply("pause"), "reply")
         out.append(self._await())
 
@@ -873,13 +928,9 @@ class Engine:
         out.append(self._listen())
 
     def _escalation(self, which: str) -> Escalation:
-        node = self._node()
-        own = getattr(node, which)
-        if own is not None:
-            return own
-        flow_level = getattr(self._flow(), which)
-        if flow_level is not None:
-            return flow_level
+        found = effective_escalation(self._node(), self._flow(), which)
+        if found is not None:
+            return found
         return _DEFAULT_ESCALATION if which == "on_silence" else _DEFAULT_UNCLEAR
 
     def _unclear(self, out: list[Action]) -> None:
@@ -913,7 +964,7 @@ class Engine:
     def _choices(self) -> str:
         """A few answers this node accepts, named by their first example phrase."""
         node = self._node()
-        if self.mode in ("note", "confirm") or node.step != "listen":
+        if self.mode in (Mode.NOTE, Mode.CONFIRM) or node.step != "listen":
             return join_words(["continue", "stop"])
         if node.help:
             offered = offered_answers(render(node.help, self._who()))
@@ -925,13 +976,13 @@ class Engine:
 
     def _then(self, esc: Escalation, out: list[Action]) -> None:
         if esc.then == "end":
-            self._end(out, "no_response", GOODBYE_SOLO_NO_RESPONSE if self.solo else GOODBYE_NO_RESPONSE)
+            self._end_no_response(out)
         elif esc.then == "wait":
-            if self.mode in ("note", "confirm"):
+            if self.mode in (Mode.NOTE, Mode.CONFIRM):
                 # Dictation: quietly keep listening for the note itself.
                 out.append(self._listen())
             else:
-                self.mode = "idle"
+                self.mode = Mode.IDLE
                 out.append(self._await())
         else:
             self._goto(esc.then, out)
@@ -942,31 +993,24 @@ class Engine:
         self.notes_saved += 1
         self._goto(self._node().then or "resume", out)
 
-    def _silence(self, out: list[Action]) -> None:
-        if self.mode == "saving":
-            self._unanswered_save(out)
-        elif self.mode == "listen" and self.visit is not None and self.visit.follow_up:
+    def _silence_listening(self, out: list[Action]) -> None:
+        """Silence after a question, a dictation or a readback: the reprompts."""
+        assert self.visit is not None
+        if self.mode is Mode.LISTEN and self.visit.follow_up:
             self._close_group(out)  # nobody else had anything
-        elif self.mode in ("listen", "note", "confirm"):
-            self.visit.guess = None  # type: ignore[union-attr]
-            self._escalate("on_silence", out)
-        else:
-            out.append(self._await())
+            return
+        self.visit.guess = None
+        self._escalate("on_silence", out)
 
-    def _timeout(self, out: list[Action]) -> None:
-        if self.mode == "saving":
-            self._unanswered_save(out)
-        elif self.mode == "wait":
-            self._goto(self._node().then or "resume", out)
-        elif self.mode == "pause":
-            self._reask(out)
-        elif self.mode == "idle":
-            self._end(out, "no_response", GOODBYE_SOLO_NO_RESPONSE if self.solo else GOODBYE_NO_RESPONSE)
-        else:
-            out.append(self._await())
+    def _timeout_wait(self, out: list[Action]) -> None:
+        """A quiet wait step ran its time: go on."""
+        self._goto(self._node().then or "resume", out)
+
+    def _end_no_response(self, out: list[Action]) -> None:
+        self._end(out, "no_response", GOODBYE_SOLO_NO_RESPONSE if self.solo else GOODBYE_NO_RESPONSE)
 
     def _note_result(self, ok: bool, out: list[Action]) -> None:
-        if self.mode != "saving":
+        if self.mode is not Mode.SAVING:
             out.append(self._await())
             return
         node = self._node()
@@ -981,11 +1025,11 @@ class Engine:
     def _reask(self, out: list[Action]) -> None:
         """After a pause: say the question again and listen as before."""
         self.mode = self.paused_from
-        if self.mode in ("listen", "idle"):
-            self.mode = "listen"
+        if self.mode in (Mode.LISTEN, Mode.IDLE):
+            self.mode = Mode.LISTEN
             if self.visit:
                 self.visit.silences = self.visit.unclears = 0
-        if self.mode == "confirm":
+        if self.mode is Mode.CONFIRM:
             self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
         elif self.last_prompt:
             self._say(out, self.last_prompt, "prompt")
@@ -1004,18 +1048,18 @@ class Engine:
             cmd = self.bundle.commands.get("stop")
             self._end(out, "safe_word", self._reply("stop") if cmd and cmd.reply else SAFE_WORD_GOODBYE)
         elif name == "pause":
-            if self.mode != "pause":
+            if self.mode is not Mode.PAUSE:
                 self.paused_from = self.mode
-            self.mode = "pause"
+            self.mode = Mode.PAUSE
             self._say(out, self._reply("pause"), "reply")
             out.append(self._await())
         elif name == "continue":
-            if self.mode == "pause":
+            if self.mode is Mode.PAUSE:
                 self._say(out, self._reply("continue"), "reply")
                 self._reask(out)
-            elif self.mode == "wait":
+            elif self.mode is Mode.WAIT:
                 self._goto(node.then or "resume", out)
-            elif self.mode == "idle":
+            elif self.mode is Mode.IDLE:
                 self._reask(out)
             else:  # nothing to continue from: ask again
                 self._repeat(out)
@@ -1046,18 +1090,18 @@ class Engine:
             out.append(self._await())
 
     def _repeat(self, out: list[Action]) -> None:
-        if self.mode == "confirm":
+        if self.mode is Mode.CONFIRM:
             self._say(out, NOTE_READBACK.format(text=self.note_text), "readback")
         elif self.last_prompt:
             self._say(out, self.last_prompt, "prompt")
-        if self.mode == "idle":
-            self.mode = "listen"
+        if self.mode is Mode.IDLE:
+            self.mode = Mode.LISTEN
         out.append(self._await())
 
     def _back(self, out: list[Action]) -> None:
         assert self.visit is not None
         node = self._node()
-        if node.for_each and not self.solo and self.visit.person > 0 and self.mode == "listen":
+        if node.for_each and not self.solo and self.visit.person > 0 and self.mode is Mode.LISTEN:
             # Back one person at the same question.
             self.visit.person -= 1
             self.visit.given = [g for g in self.visit.given if g[0] != self._person()]
@@ -1086,7 +1130,7 @@ class Engine:
     def _skip(self, out: list[Action]) -> None:
         node = self._node()
         self._say(out, self._reply("skip"), "reply")
-        if node.step == "listen" and node.for_each and not self.solo and self.mode == "listen":
+        if node.step == "listen" and node.for_each and not self.solo and self.mode is Mode.LISTEN:
             # Skip one person: ask the next, or go on when it was the last.
             if self._more_people():
                 self._next_person(out)
@@ -1106,13 +1150,13 @@ class Engine:
         self._goto(node.next or "resume", out)
 
     def _help(self, node: Node) -> str:
-        if self.mode in ("note",):
+        if self.mode is Mode.NOTE:
             return "Just say what you'd like me to keep, in your own words. Or say skip."
-        if self.mode == "confirm":
+        if self.mode is Mode.CONFIRM:
             return "You can say yes to keep the note, no to leave it out, or again to say it again."
         if node.help:
             return render(node.help, self._who())
-        if self.mode in ("wait", "pause", "idle") and node.step != "listen":
+        if self.mode in (Mode.WAIT, Mode.PAUSE, Mode.IDLE) and node.step != "listen":
             return "Say continue whenever you're ready, or stop to finish."
         words = [self._wording(i) for i in node.listen][:5]
         lead = f"You could say {join_words(words)}. " if words else ""

@@ -33,7 +33,6 @@ import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -44,15 +43,9 @@ from .normalize import normalize
 __all__ = [
     "Match",
     "Matcher",
-    "VocabularyError",
-    "Vocabulary",
-    "CommandSpec",
-    "load_commands",
-    "load_vocabulary",
     "analyze",
     "DEFAULT_AFFIRMATIVE",
     "SAFETY_COMMANDS",
-    "COMMAND_NAMES",
     "DEFAULT_THRESHOLD",
     "DEFAULT_MARGIN",
     "DEFAULT_CONFIDENCE_FLOOR",
@@ -71,10 +64,6 @@ _MAX_WORDS = 60
 #: A long, heartfelt answer is still read for feelings, up to this many words.
 _MAX_FEELING_WORDS = 150
 
-COMMAND_NAMES = (
-    "stop", "safe_word", "pause", "continue", "repeat", "back", "skip", "help",
-    "slower", "faster", "quieter", "louder", "forget",
-)
 SAFETY_COMMANDS = frozenset({"stop", "safe_word"})
 
 # Affirmative intent -> its negative counterpart (None: no counterpart).
@@ -735,133 +724,3 @@ class Matcher:
         if found.name in self.affirmative and reading.kind != "okay":
             return Match("intent", target, score)  # "happy but tired"
         return found
-
-
-# --------------------------------------------------------------------------
-# Loading commands.yaml / vocabulary.yaml (or already-parsed dicts)
-# --------------------------------------------------------------------------
-
-
-class VocabularyError(ValueError):
-    """A commands/vocabulary file is malformed; the message is one line naming file and fix."""
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    """Everything about one command except its phrases."""
-
-    reply: tuple[str, ...] = ()
-    seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Shared intents and which of them are affirmative (-> counterpart)."""
-
-    intents: dict[str, list[str]]
-    affirmative: dict[str, str | None]
-
-
-def _load(source: Any, what: str) -> tuple[Mapping[str, Any], str]:
-    if isinstance(source, Mapping):
-        return source, f"<{what}>"
-    path = Path(source)
-    try:
-        import yaml
-
-        with path.open(encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise VocabularyError(f"{path}: file not found; create it or fix the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VocabularyError(f"{path}: cannot read ({exc.__class__.__name__}); check the file") from None
-    except Exception as exc:  # yaml.YAMLError and friends
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise VocabularyError(f"{where}: YAML syntax error; fix the indentation or quoting") from None
-    if not isinstance(doc, Mapping):
-        raise VocabularyError(f"{path}: expected a mapping with 'version: 1' at the top")
-    return doc, str(path)
-
-
-def _name(key: Any) -> str:
-    """YAML 1.1 reads bare yes/no/on/off as booleans; give the words back."""
-    if key is True:
-        return "yes"
-    if key is False:
-        return "no"
-    return str(key)
-
-
-def _phrase_list(value: Any, where: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise VocabularyError(f"{where}: expected a non-empty list of phrases")
-    out = []
-    for p in value:
-        if isinstance(p, bool):
-            p = _name(p)
-        if not isinstance(p, (str, int, float)) or not normalize(str(p)):
-            raise VocabularyError(f"{where}: phrase {p!r} is empty or not text; quote it as a string")
-        out.append(str(p))
-    return out
-
-
-def load_commands(source: Any) -> tuple[dict[str, list[str]], dict[str, CommandSpec]]:
-    """Read commands.yaml (a path, or the parsed mapping).
-
-    Returns ``(phrases, specs)``: phrases per command name, and per command
-    its ``CommandSpec`` (reply variations, ``seconds`` for pause, default 300).
-    A mapping may be the whole document (with ``commands:``) or just the
-    ``commands`` mapping itself.
-    """
-    doc, where = _load(source, "commands")
-    commands = doc.get("commands", doc if "version" not in doc else None)
-    if "version" in doc and doc.get("version") != 1:
-        raise VocabularyError(f"{where}: unsupported version {doc.get('version')!r}; use 'version: 1'")
-    if not isinstance(commands, Mapping):
-        raise VocabularyError(f"{where}: missing 'commands:' mapping")
-    phrases: dict[str, list[str]] = {}
-    specs: dict[str, CommandSpec] = {}
-    for name, entry in commands.items():
-        if name not in COMMAND_NAMES or name == "safe_word":
-            known = ", ".join(n for n in COMMAND_NAMES if n != "safe_word")
-            raise VocabularyError(f"{where}: unknown command {name!r}; known: {known}")
-        if isinstance(entry, (list, tuple, str)):
-            entry = {"phrases": entry}
-        if not isinstance(entry, Mapping):
-            raise VocabularyError(f"{where}: command {name!r} must have 'phrases:'")
-        phrases[name] = _phrase_list(entry.get("phrases"), f"{where}: commands.{name}.phrases")
-        reply = entry.get("reply", ())
-        if isinstance(reply, str):
-            reply = (reply,)
-        seconds = entry.get("seconds", 300 if name == "pause" else None)
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
-            raise VocabularyError(f"{where}: commands.{name}.seconds must be a positive number")
-        specs[name] = CommandSpec(reply=tuple(str(r) for r in reply), seconds=seconds)
-    return phrases, specs
-
-
-def load_vocabulary(source: Any) -> Vocabulary:
-    """Read vocabulary.yaml (a path, or the parsed mapping).
-
-    ``affirmative:`` may be a list of intent names (counterparts default to
-    yes->no, okay->not_okay, ready->not_ready, keep->no) or a mapping
-    ``intent: counterpart``.
-    """
-    doc, where = _load(source, "vocabulary")
-    if "version" in doc and doc.get("version") != 1:
-        raise VocabularyError(f"{where}: unsupported version {doc.get('version')!r}; use 'version: 1'")
-    intents_doc = doc.get("intents")
-    if not isinstance(intents_doc, Mapping):
-        raise VocabularyError(f"{where}: missing 'intents:' mapping")
-    intents = {_name(k): _phrase_list(v, f"{where}: intents.{_name(k)}") for k, v in intents_doc.items()}
-    raw = doc.get("affirmative", list(DEFAULT_AFFIRMATIVE))
-    if isinstance(raw, Mapping):
-        affirmative = {_name(k): (None if v is None else _name(v)) for k, v in raw.items()}
-    elif isinstance(raw, (list, tuple)):
-        affirmative = {_name(k): DEFAULT_AFFIRMATIVE.get(_name(k)) for k in raw}
-    else:
-        raise VocabularyError(f"{where}: 'affirmative' must be a list of intent names")
-    return Vocabulary(intents=intents, affirmative=affirmative)

@@ -11,7 +11,6 @@ session, so a broken file can never strand someone mid-check-in.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 from collections import defaultdict
@@ -28,10 +27,12 @@ from skill.dialogue.dialog import (
     Problem,
     Variation,
     did_you_mean,
+    effective_escalation,
     load_bundle,
     load_commands,
     load_vocabulary,
 )
+from skill.dialogue.normalize import normalize
 from skill.dialogue.render import offered_answers
 from skill.dialogue.yamlpos import Mark
 
@@ -52,11 +53,7 @@ def default_dialogs_dir() -> Path:
 
 def normalizer() -> Callable[[str], str]:
     """The matcher's normalizer, so 'I'm okay' and 'im okay' clash as they would live."""
-    if importlib.util.find_spec("skill.dialogue.normalize") is not None:
-        from skill.dialogue.normalize import normalize
-
-        return normalize
-    return lambda s: " ".join(re.sub(r"[^\w\s']", " ", s.lower()).split())  # pragma: no cover
+    return normalize
 
 
 # --------------------------------------------------------------------------
@@ -88,11 +85,6 @@ def flow_escalations(flow: Flow) -> Iterator[tuple[str, Escalation]]:
     for what, esc in (("on_silence", flow.on_silence), ("on_unclear", flow.on_unclear)):
         if esc is not None:
             yield what, esc
-
-
-def _effective(node: Node, flow: Flow, which: str) -> Escalation | None:
-    own = getattr(node, which)
-    return own if own is not None else getattr(flow, which)
 
 
 # --------------------------------------------------------------------------
@@ -345,7 +337,7 @@ class _Checker:
             if node.step != "listen":
                 continue
             for which in ("on_silence", "on_unclear"):
-                esc = _effective(node, flow, which)
+                esc = effective_escalation(node, flow, which)
                 if esc is None:
                     continue
                 for text, mark in zip(esc.reprompts, esc.reprompt_marks):
@@ -367,7 +359,7 @@ class _Checker:
         if node.help and node.help_mark:
             texts.append((node.help, node.help_mark))
         for which in ("on_silence", "on_unclear"):
-            esc = _effective(node, flow, which)
+            esc = effective_escalation(node, flow, which)
             if esc is not None:
                 texts += list(zip(esc.reprompts, esc.reprompt_marks))
         for text, mark in texts:
@@ -673,21 +665,8 @@ def _resolve(label: str) -> Path:
     return Path(label).resolve()
 
 
-def vocabulary_warnings(bundle: Bundle) -> list[str]:
-    """Ask the recognizer models (H4's ``skill.speech.models``) about words they do not know.
-
-    Optional: only when ``skill.speech.models`` provides ``unknown_words_warning``.
-    """
-    if importlib.util.find_spec("skill.speech.models") is None:
-        return []
-    try:
-        import skill.speech.models as models
-    except Exception as exc:  # an optional helper must never break the check
-        log.debug("skill.speech.models not importable: %s", exc)
-        return []
-    fn = getattr(models, "unknown_words_warning", None)
-    if not callable(fn):
-        return []
+def bundle_phrases(bundle: Bundle) -> list[str]:
+    """Every phrase the dialogues listen for (vocabulary, commands, flow and node intents), sorted, once each."""
     phrases: list[str] = []
     for phr in bundle.vocabulary.values():
         phrases += phr
@@ -699,8 +678,21 @@ def vocabulary_warnings(bundle: Bundle) -> list[str]:
         for node in flow.nodes.values():
             for phr in node.intents.values():
                 phrases += phr
+    return sorted(set(phrases))
+
+
+#: Given every phrase, one warning line per word the speech recognizer does not know.
+UnknownWords = Callable[[list[str]], Iterable[str]]
+
+
+def vocabulary_warnings(bundle: Bundle, unknown_words: UnknownWords) -> list[str]:
+    """Ask the recognizer (``unknown_words``, passed in by the shell: the core
+    knows no speech models) about words it does not know.
+
+    The check is advice: if it fails, ``check`` goes on without it.
+    """
     try:
-        return list(fn(sorted(set(phrases))))
-    except Exception as exc:
-        log.debug("unknown_words_warning failed: %s", exc)
+        return list(unknown_words(bundle_phrases(bundle)))
+    except Exception as exc:  # advice must never break the check
+        log.debug("the vocabulary check failed: %s", exc)
         return []

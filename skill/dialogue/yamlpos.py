@@ -98,6 +98,18 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 MAX_NODES = 200_000  # aliases can make a tiny file expand enormously ("billion laughs")
 
 
+def as_word(value: Any) -> str:
+    """A YAML scalar as the word its author wrote. PyYAML's ``safe_load``
+    (YAML 1.1) reads bare ``yes``/``no`` as booleans, and ``true``/``false``
+    are booleans in any YAML; where a word is meant (an intent name, a phrase,
+    a typed answer in a test) they are the words "yes" and "no"."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
+
+
 class _TooBig(Exception):
     pass
 

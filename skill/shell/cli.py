@@ -185,6 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``check [FILES...]``: print every problem; exit 0 clean, 1 with errors."""
     from skill.dialogue.dialog import load_bundle
     from skill.dialogue.validate import check_files, errors, vocabulary_warnings
+    from skill.speech.models import unknown_words_warning
 
     directory = _dialogs_dir(args)
     files = [Path(f) for f in args.files] or sorted(directory.glob("*.yaml"))
@@ -198,7 +199,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     dirs = sorted({f.parent for f in files if f.is_file()})
     for d in dirs:
         bundle, _ = load_bundle(d)
-        for line in vocabulary_warnings(bundle):
+        for line in vocabulary_warnings(bundle, unknown_words_warning):
             print(f"warning: {line}")
     n_err = len(errors(problems))
     n_warn = len(problems) - n_err

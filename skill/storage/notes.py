@@ -426,14 +426,6 @@ class NotesStore:
         """Every session with a readable notes file, oldest first (see :meth:`scan`)."""
         return self.scan()[0]
 
-    def last_session_notes(self) -> list[str]:
-        """Notes of the most recent earlier session that kept any (for reflection)."""
-        current = self.current.session_id if self.current and self.current.written else None
-        for info in reversed(self.list()):
-            if info.session_id != current and info.notes:
-                return list(info.notes)
-        return []
-
     def earlier_notes(self, people: Sequence[str]) -> EarlierNotes:
         """The earlier notes the reflection flow may offer to ``people``.
 
