@@ -28,17 +28,26 @@ REPO = Path(__file__).resolve().parent.parent
 NAME = "vosk-model-tiny-en-us-0.1"
 
 
+# Zip entries carry a time stamp; a fixed one makes the same entries the same
+# bytes (and checksum) however long apart they are built.
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def _put(z: zipfile.ZipFile, name: str, data: str | bytes) -> None:
+    z.writestr(zipfile.ZipInfo(name, date_time=ZIP_TIME), data, compress_type=z.compression)
+
+
 def tiny_model_zip(payload: int = 2000, top: str | None = NAME) -> bytes:
     """A zip with a fake-but-valid Vosk folder layout (random bytes: incompressible)."""
     rnd = random.Random(5)
     prefix = f"{top}/" if top else ""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(prefix + "am/final.mdl", bytes(rnd.getrandbits(8) for _ in range(payload)))
-        z.writestr(prefix + "conf/model.conf", "--endpoint.rule2.min-trailing-silence=0.5\n")
-        z.writestr(prefix + "graph/HCLG.fst", b"fst")
-        z.writestr(prefix + "graph/words.txt", "<eps> 0\nyes 1\nno 2\nstop 3\n[unk] 4\n")
-        z.writestr(prefix + "README", "tiny test model\n")
+        _put(z, prefix + "am/final.mdl", bytes(rnd.getrandbits(8) for _ in range(payload)))
+        _put(z, prefix + "conf/model.conf", "--endpoint.rule2.min-trailing-silence=0.5\n")
+        _put(z, prefix + "graph/HCLG.fst", b"fst")
+        _put(z, prefix + "graph/words.txt", "<eps> 0\nyes 1\nno 2\nstop 3\n[unk] 4\n")
+        _put(z, prefix + "README", "tiny test model\n")
     return buf.getvalue()
 
 
@@ -103,7 +112,7 @@ def _zip_of(entries: dict[str, str]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, text in entries.items():
-            z.writestr(name, text)
+            _put(z, name, text)
     return buf.getvalue()
 
 
