@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -341,35 +342,23 @@ def name_problem(name: str) -> str | None:
 def sweep_leftovers(models_dir: Path) -> int:
     """Remove what killed downloads left: ``.download-*.zip``, ``.unpack-*``, ``.old-*``
     whose process has ended (or older than a minute, when it cannot be told)."""
-    import os
-    import shutil
-
     from skill.storage import atomic
 
-    removed = 0
-    try:
-        entries = list(os.scandir(models_dir))
-    except OSError:
-        return 0
-    for entry in entries:
-        prefix = next((p for p in TEMP_PREFIXES if entry.name.startswith(p)), None)
-        if prefix is None:
-            continue
-        rest = entry.name[len(prefix):].split("-")
-        owner = atomic.parse_owner("-".join(rest[:2])) if len(rest) >= 3 else None
-        if owner is not None and owner[1] == os.getpid():
-            owner = None  # never our own download in progress; judged by age instead
-        if not atomic.abandoned(entry.path, owner):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    return atomic.remove_entries(models_dir, _abandoned_download, files_only=False)
+
+
+def _abandoned_download(entry: os.DirEntry[str]) -> bool:
+    """A download's temporary file or folder that nobody will finish."""
+    from skill.storage import atomic
+
+    prefix = next((p for p in TEMP_PREFIXES if entry.name.startswith(p)), None)
+    if prefix is None:
+        return False
+    rest = entry.name[len(prefix):].split("-")
+    owner = atomic.parse_owner("-".join(rest[:2])) if len(rest) >= 3 else None
+    if owner is not None and owner[1] == os.getpid():
+        owner = None  # never our own download in progress; judged by age instead
+    return atomic.abandoned(entry.path, owner)
 
 
 def _check_archive(archive, archive_size: int) -> None:

