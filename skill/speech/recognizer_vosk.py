@@ -20,11 +20,14 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from skill.speech.endpoint import Endpointer, EndpointConfig
 from skill.speech.models import model_words
 from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases
+
+if TYPE_CHECKING:
+    from vosk import KaldiRecognizer, Model
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,11 @@ UNK = "[unk]"
 # catches mumbles; [unk] and the exact-phrase rule do the real rejecting.
 CONFIDENCE_FLOOR = 0.35
 
-_models: dict[Path, object] = {}
+_models: dict[Path, Model] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path):
+def load_model(path: Path) -> Model:
     """A vosk.Model for ``path``, loaded once per process (loading takes seconds)."""
     key = Path(path).resolve()
     with _models_lock:
@@ -84,7 +87,7 @@ class VoskRecognizer:
         self._endpointer = Endpointer(endpoint, sample_rate)
         self._phrases: tuple[str, ...] | None = None
         self._grammar: str | None = None
-        self._rec = None
+        self._rec: KaldiRecognizer | None = None
         self._utt_start = 0.0
         self._pieces: list[dict] = []
         self._warned: set[str] = set()
