@@ -14,6 +14,7 @@ audio is rendered on demand into a cache outside the repo, two at a time.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -22,12 +23,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import yaml
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from bench import REPO, default_cache
 from bench import audio, texts
+
+if TYPE_CHECKING:
+    from skill.dialogue.dialog import Bundle
 
 log = logging.getLogger("bench.corpus")
 
@@ -137,63 +139,39 @@ class Utterance:
 
 
 # --------------------------------------------------------------------------
-# Reading the dialogues (plain YAML: the corpus needs only names and phrases)
+# Reading the dialogues (through the product's own loader)
 # --------------------------------------------------------------------------
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise SystemExit(f"{path}: not valid YAML ({exc.__class__.__name__}); run `python run.py check`")
-    return data if isinstance(data, dict) else {}
+@functools.lru_cache(maxsize=4)
+def _bundle(dialogs: Path) -> Bundle:
+    """The dialogues as the product loads them; one clear line if they cannot be."""
+    from skill.dialogue.dialog import load_bundle
 
-
-def _phrases(value) -> tuple[str, ...]:
-    if isinstance(value, dict):
-        value = value.get("phrases", [])
-    if isinstance(value, str):
-        value = [value]
-    return tuple(str(p) for p in (value or []))
-
-
-def _key(name) -> str:
-    """YAML 1.1 reads unquoted yes/no keys as booleans; the dialogues mean the intents."""
-    if name is True:
-        return "yes"
-    if name is False:
-        return "no"
-    return str(name)
+    bundle, problems = load_bundle(dialogs)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise SystemExit(f"{errors[0].format()}; run `python run.py check`")
+    return bundle
 
 
 def read_nodes(dialogs: Path) -> list[NodeSpec]:
     """Every node with a ``listen`` step, with its intents resolved
-    node -> flow -> vocabulary, as the docs define the lookup."""
-    vocab = {_key(k): _phrases(v) for k, v in (_load_yaml(dialogs / "vocabulary.yaml").get("intents") or {}).items()}
+    node -> flow -> vocabulary (``Bundle.intent_phrases``)."""
+    bundle = _bundle(Path(dialogs))
     specs = []
-    for path in sorted(dialogs.glob("*.yaml")):
-        if path.name in ("vocabulary.yaml", "commands.yaml"):
-            continue
-        doc = _load_yaml(path)
-        flow = str(doc.get("flow") or path.stem)
-        flow_intents = {_key(k): _phrases(v) for k, v in (doc.get("intents") or {}).items()}
-        for node_id, node in (doc.get("nodes") or {}).items():
-            if not isinstance(node, dict) or not isinstance(node.get("listen"), dict):
-                continue
-            local = {_key(k): _phrases(v) for k, v in (node.get("intents") or {}).items()}
-            intents = {}
-            for name in map(_key, node["listen"]):
-                phrases = local.get(name) or flow_intents.get(name) or vocab.get(name) or ()
-                if phrases:
-                    intents[name] = phrases
+    for flow in bundle.flows.values():
+        for node in flow.nodes.values():
+            intents = {name: phrases for name in node.listen
+                       if (phrases := bundle.intent_phrases(node, name))}
             if intents:
-                specs.append(NodeSpec(flow, str(node_id), intents))
+                specs.append(NodeSpec(flow.name, node.id, intents))
     return specs
 
 
 def read_commands(dialogs: Path) -> dict[str, tuple[str, ...]]:
-    doc = _load_yaml(dialogs / "commands.yaml")
-    return {str(k): _phrases(v) for k, v in (doc.get("commands") or {}).items()}
+    """Command name -> its phrases (commands.yaml)."""
+    return {name: command.phrases for name, command in _bundle(Path(dialogs)).commands.items()}
 
 
 # --------------------------------------------------------------------------
@@ -207,8 +185,7 @@ def _norm(text: str) -> str:
 
 def read_affirmative(dialogs: Path) -> frozenset[str]:
     """Intents a negated or hedged answer must never land on (vocabulary's ``affirmative``)."""
-    listed = _load_yaml(dialogs / "vocabulary.yaml").get("affirmative") or []
-    return frozenset(map(_key, listed)) | texts.POSITIVE_INTENTS
+    return frozenset(_bundle(Path(dialogs)).affirmative or ()) | texts.POSITIVE_INTENTS
 
 
 def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],
