@@ -138,15 +138,6 @@ def acoustic_score(segs: Sequence[Segment]) -> tuple[float, int]:
     return sum(_log_score(seg.ascore) for seg in segs), max(seg.end_frame for seg in segs) + 1
 
 
-def acoustic_ratio(grammar_segs: Sequence[Segment], phone_segs: Sequence[Segment]) -> float:
-    """(grammar path score - phone loop score) per frame; near 0 = the phrase fits."""
-    if not grammar_segs or not phone_segs:
-        return -math.inf
-    g, frames = acoustic_score(grammar_segs)
-    p, _ = acoustic_score(phone_segs)
-    return (g - p) / max(1, frames)
-
-
 class Listener(Protocol):
     """A decoder fed beside the recognizer's own (``SphinxRecognizer.companions``);
     a ``pocketsphinx.Decoder`` is one."""
@@ -176,8 +167,8 @@ class Scores:
 
     @property
     def ratio(self) -> float:
-        """(best path - phone loop) per frame, as the reject check uses it;
-        -inf when either is missing."""
+        """(best path - phone loop) per frame, as the reject check uses it:
+        near 0 = the phrase fits; -inf when either is missing."""
         if self.phones is None or not self.frames or math.isinf(self.grammar) or math.isinf(self.phones):
             return -math.inf
         return (self.grammar - self.phones) / self.frames
