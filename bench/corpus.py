@@ -14,6 +14,7 @@ audio is rendered on demand into a cache outside the repo, two at a time.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -22,12 +23,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from bench import REPO, default_cache
 from bench import audio, texts
-from skill.dialogue.dialog import Bundle, load_bundle
-from skill.dialogue.validate import errors
+
+if TYPE_CHECKING:
+    from skill.dialogue.dialog import Bundle
 
 log = logging.getLogger("bench.corpus")
 
@@ -137,34 +139,39 @@ class Utterance:
 
 
 # --------------------------------------------------------------------------
-# Reading the dialogues (with the loader a session uses)
+# Reading the dialogues (through the product's own loader)
 # --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
 def _bundle(dialogs: Path) -> Bundle:
+    """The dialogues as the product loads them; one clear line if they cannot be."""
+    from skill.dialogue.dialog import load_bundle
+
     bundle, problems = load_bundle(dialogs)
-    bad = errors(problems)
-    if bad:
-        raise SystemExit(f"{bad[0].format()}; run `python run.py check` ({len(bad)} problem(s))")
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise SystemExit(f"{errors[0].format()}; run `python run.py check`")
     return bundle
 
 
 def read_nodes(dialogs: Path) -> list[NodeSpec]:
     """Every node with a ``listen`` step, with its intents resolved
-    node -> flow -> vocabulary (``Bundle.intent_phrases``), as a session hears them."""
-    bundle = _bundle(dialogs)
+    node -> flow -> vocabulary (``Bundle.intent_phrases``)."""
+    bundle = _bundle(Path(dialogs))
     specs = []
     for flow in bundle.flows.values():
-        for node_id, node in flow.nodes.items():
+        for node in flow.nodes.values():
             intents = {name: phrases for name in node.listen
                        if (phrases := bundle.intent_phrases(node, name))}
             if intents:
-                specs.append(NodeSpec(flow.name, node_id, intents))
+                specs.append(NodeSpec(flow.name, node.id, intents))
     return specs
 
 
 def read_commands(dialogs: Path) -> dict[str, tuple[str, ...]]:
-    return {name: cmd.phrases for name, cmd in _bundle(dialogs).commands.items()}
+    """Command name -> its phrases (commands.yaml)."""
+    return {name: command.phrases for name, command in _bundle(Path(dialogs)).commands.items()}
 
 
 # --------------------------------------------------------------------------
@@ -178,8 +185,7 @@ def _norm(text: str) -> str:
 
 def read_affirmative(dialogs: Path) -> frozenset[str]:
     """Intents a negated or hedged answer must never land on (vocabulary's ``affirmative``)."""
-    listed = _bundle(dialogs).affirmative or ()
-    return frozenset(listed) | texts.POSITIVE_INTENTS
+    return frozenset(_bundle(Path(dialogs)).affirmative or ()) | texts.POSITIVE_INTENTS
 
 
 def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],

@@ -29,11 +29,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from bench import REPO, default_cache
 from bench import corpus as C
 from bench import report
+
+if TYPE_CHECKING:
+    from pocketsphinx import Decoder
 
 log = logging.getLogger("bench.rejection")
 
@@ -63,83 +66,92 @@ def word_loop_jsgf(phrases: Sequence[str]) -> str:
             f"<w> = {' | '.join(words)};\n")
 
 
-def _asc(segs) -> tuple[float, int]:
-    from skill.speech.recognizer_sphinx import _log_score
-    segs = list(segs or ())
-    if not segs:
-        return -math.inf, 0
-    return sum(_log_score(s.ascore) for s in segs), max(s.end_frame for s in segs) + 1
+class Timed:
+    """A decoder fed beside the recognizer's own, its CPU time and audio counted."""
+
+    def __init__(self, decoder: "Decoder", cpu: dict[str, float], name: str):
+        self.decoder, self.cpu, self.name = decoder, cpu, name
+        self.audio_s = 0.0  # seconds of audio fed
+
+    def start_utt(self) -> None:
+        self.decoder.start_utt()
+
+    def process_raw(self, data: bytes, no_search: bool = False, full_utt: bool = False) -> int:
+        self.audio_s += len(data) / 32000
+        c0 = time.process_time()
+        try:
+            return self.decoder.process_raw(data, no_search, full_utt)
+        finally:
+            self.cpu[self.name] += time.process_time() - c0
+
+    def end_utt(self) -> None:
+        self.decoder.end_utt()
 
 
 def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) -> list[Features]:
-    """Decode every utterance with the four decoders; returns their features."""
+    """Decode every utterance with the four decoders; returns their features.
+
+    The product's recognizer decodes as in a session (grammar and phone
+    loop; its ``last_scores`` are read before its reject check); the word
+    loop and the stop grammar are fed beside it as its ``companions``.
+    """
     from bench.run import Pipeline, make_recognizer
-    from skill.speech.recognizer_sphinx import jsgf_for
+    from skill.speech.recognizer_sphinx import acoustic_score, jsgf_for
 
     pipe = Pipeline(REPO / "dialogs", "en")
     stops = tuple(pipe.commands.get("stop", ())) + (SAFE_WORD,)
     rec = make_recognizer("pocketsphinx", None, stops)
     corpus = C.Corpus(cache)
     corpus.ensure(utts)
-    stop_dec = rec._decoder()
+    cpu = {"recognizer": 0.0, "loop": 0.0, "stops": 0.0}
+    stop_dec = rec.new_decoder()
     stop_dec.add_jsgf_string("stops", jsgf_for(rec.usable_phrases(stops)))
     stop_dec.activate_search("stops")
-    loop_dec = rec._decoder()  # the word loop the product used until 11-26
+    loop_dec = rec.new_decoder()  # the word loop the product used until 11-26
+    timed_loop = Timed(loop_dec, cpu, "loop")
+    rec.companions = [timed_loop, Timed(stop_dec, cpu, "stops")]
     loops: dict[tuple[str, ...], str] = {}
     out: list[Features] = []
-    cpu = {"main": 0.0, "phones": 0.0, "loop": 0.0, "stops": 0.0}
-    audio_s = 0.0
     t_start = time.time()
     for i, u in enumerate(utts):
         pcm, _ = corpus.load(u)
         rec.start(pipe.context(u.label).phrases)
-        key = rec._turn.phrases or ()
+        key = rec.grammar or ()
         if key not in loops:
             loops[key] = f"loop{len(loops)}"
             loop_dec.add_jsgf_string(loops[key], word_loop_jsgf(key))
         loop_dec.activate_search(loops[key])
-        started = False
+        rec.last_scores = None
+        result = None
+        c0 = time.process_time()
         for off in range(0, len(pcm), 3200):
-            block = pcm[off:off + 3200]
-            update = rec._endpointer.feed(block)
-            if update.started:
-                rec._begin_utt()
-                loop_dec.start_utt()
-                stop_dec.start_utt()
-                started = True
-            if update.audio and started:
-                data = rec._with_floor(update.audio)
-                audio_s += len(data) / 32000
-                for name, dec in zip(("main", "phones", "loop", "stops"), rec._active + [loop_dec, stop_dec]):
-                    c0 = time.process_time()
-                    dec.process_raw(data, False, False)
-                    cpu[name] += time.process_time() - c0
-            if update.ended and started:
+            result = rec.feed(pcm[off:off + 3200])
+            if result is not None:
                 break
-        if not started:
+        if result is None:
+            result = rec.flush()
+        cpu["recognizer"] += time.process_time() - c0
+        scores = rec.last_scores
+        if result is None or scores is None:
             out.append(Features(u.id, "", 0.0, 0, -math.inf, False, "", math.inf, -math.inf))
             continue
-        for dec in rec._active + [loop_dec, stop_dec]:
-            dec.end_utt()
-        rec._turn.in_utt = False
-        hyp = rec._main.hyp()
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        words = rec._words(rec._main)
-        g, frames = _asc(rec._main.seg())
-        p, _ = _asc(rec._phones.seg())
-        s, _ = _asc(stop_dec.seg())
+        text = scores.text
+        g, n = scores.grammar, max(1, scores.frames)
+        p = scores.phones if scores.phones is not None else -math.inf
+        s, _ = acoustic_score(list(stop_dec.seg() or ()))
         loop = loop_dec.hyp()
         sh = stop_dec.hyp()
-        n = max(1, frames)
         out.append(Features(
-            u.id, text, sum(w.confidence for w in words) / len(words) if words else 0.0, frames,
-            (g - p) / n if text else -math.inf,
+            u.id, text, scores.confidence, scores.frames,
+            scores.ratio if text else -math.inf,
             loop is not None and loop.hypstr.strip() == text and bool(text),
             sh.hypstr.strip() if sh is not None else "", (g - s) / n, (s - p) / n))
         if progress and (i + 1) % 25 == 0:
             print(f"  {i + 1}/{len(utts)} decoded ({time.time() - t_start:.0f} s)", file=sys.stderr)
+    cpu["recognizer"] -= cpu["loop"] + cpu["stops"]
+    audio_s = timed_loop.audio_s
     if audio_s:
-        print("decoder CPU per second of utterance audio: " +
+        print("decoder CPU per second of utterance audio (recognizer = endpointer, grammar and phone loop): " +
               ", ".join(f"{k} {v / audio_s:.3f}" for k, v in cpu.items()), file=sys.stderr)
     return out
 

@@ -294,10 +294,9 @@ def headline(runs: Sequence[dict], utts: dict[str, Utterance]) -> dict[str, Any]
         if base is not None:
             ids = {t["id"] for t in base["turns"]}
             same = {**run, "turns": [t for t in run["turns"] if t["id"] in ids]}
-            h["baseline_acc_clean"] = headline_for(base, utts)["acc_clean"]
-            h["baseline_acc_10"] = headline_for(base, utts)["acc_10"]
-            h["same_sample_acc_clean"] = headline_for(same, utts)["acc_clean"]
-            h["same_sample_acc_10"] = headline_for(same, utts)["acc_10"]
+            for prefix, which in (("baseline", base), ("same_sample", same)):
+                accs = headline_for(which, utts)
+                h[f"{prefix}_acc_clean"], h[f"{prefix}_acc_10"] = accs["acc_clean"], accs["acc_10"]
         out[run["backend"]] = h
     return out
 

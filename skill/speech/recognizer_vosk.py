@@ -20,10 +20,14 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from skill.speech.endpoint import Endpointer, EndpointConfig
+from skill.speech.models import model_words
 from skill.speech.recognizer import RecognizerError, Result, Word, known_phrases
+
+if TYPE_CHECKING:
+    from vosk import KaldiRecognizer, Model
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +39,11 @@ UNK = "[unk]"
 # catches mumbles; [unk] and the exact-phrase rule do the real rejecting.
 CONFIDENCE_FLOOR = 0.35
 
-_models: dict[Path, object] = {}
+_models: dict[Path, Model] = {}
 _models_lock = threading.Lock()
 
 
-def load_model(path: Path):
+def load_model(path: Path) -> Model:
     """A vosk.Model for ``path``, loaded once per process (loading takes seconds)."""
     key = Path(path).resolve()
     with _models_lock:
@@ -54,15 +58,6 @@ def load_model(path: Path):
                                       "download it again or see models/README.md") from exc
             _models[key] = model
         return model
-
-
-def read_words(path: Path) -> set[str] | None:
-    words = Path(path) / "graph" / "words.txt"
-    try:
-        with words.open(encoding="utf-8", errors="replace") as fh:
-            return {line.split()[0] for line in fh if line.strip()}
-    except OSError:
-        return None
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -87,12 +82,12 @@ class VoskRecognizer:
         # Stop phrases and the safe word: kept even below the confidence floor.
         self.never_reject: set[str] = set()
         self._model = load_model(self.model_path)
-        self._words = read_words(self.model_path)
+        self._words = model_words(self.model_path)
         self._has_unk = self.knows(UNK)
         self._endpointer = Endpointer(endpoint, sample_rate)
         self._phrases: tuple[str, ...] | None = None
         self._grammar: str | None = None
-        self._rec = None
+        self._rec: KaldiRecognizer | None = None
         self._utt_start = 0.0
         self._pieces: list[dict] = []
         self._warned: set[str] = set()

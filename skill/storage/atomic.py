@@ -23,8 +23,10 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 TEMP_SUFFIX = ".tmp"
 #: A temporary file lives for milliseconds; one older than this is a leftover.
@@ -104,18 +106,32 @@ def is_stale(folder: Path, name: str, now: float | None = None) -> bool:
 
 def sweep(folder: Path) -> int:
     """Remove stale temporary files (regular files only) in ``folder``; quiet on errors."""
+    return remove_entries(folder, lambda entry: is_stale(Path(folder), entry.name))
+
+
+def remove_entries(folder: Path, pick: Callable[[os.DirEntry], bool], files_only: bool = True) -> int:
+    """Remove the entries of ``folder`` that ``pick`` chooses; how many went.
+
+    ``files_only``: regular files only (anything else is left); else any
+    entry, a folder with all it holds. Quiet on errors: a clean-up never
+    stops the program.
+    """
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
     for entry in entries:
-        if not is_stale(Path(folder), entry.name):
+        if not pick(entry):
             continue
         try:
-            if entry.is_file(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False) and not files_only:
+                shutil.rmtree(entry.path)
+            elif entry.is_file(follow_symlinks=False) or not files_only:
                 os.unlink(entry.path)
-                removed += 1
+            else:
+                continue
+            removed += 1
         except OSError:
             pass
     return removed
