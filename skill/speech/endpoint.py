@@ -61,17 +61,18 @@ stays out of the way unless both hold:
     within 1-3 dB of it; the floor rules above already handle them).
 Endpoint only, the benchmark sample (334 answers, 0.1 s blocks): background
 talk at 10 dB ended 2/27 -> 22/27 (20 dB: 4/7 -> 7/7; 5 dB: 0/7 -> 0/7, the
-person is too close to the background to tell); every other condition and
-every clean answer ends exactly as before. A quiet-room set (1152 flite
+person is too close to the background to tell); the other noises and the
+clean answers give the same counts as before. A quiet-room set (1152 flite
 answers: a phrase, a 0.1-0.3 s pause, a second phrase 0-18 dB softer; in
 silence or room noise at -55/-45 dBFS; starting at once or after 0.3 s)
-ends exactly as before in every case. Measured alternatives (10 dB
-margin): without the "began quieter" guard, 153 of those answers ended
-before the person finished (turns that start mid-sentence); without the
-"busy" test, 28 ends moved earlier in -45 dBFS room noise. Margins 8 / 10 /
-12 / 14 dB end 18 / 21 / 22 / 22 of the 27 (12 chosen: a higher one moves
-more quiet-room ends once the guards are off); ``near_drop_db`` 6 / 8 / 10
-placed 8 / 6 / 4 of the 27 speech ends over 0.15 s early (guards off).
+ends exactly as before in every case. Measured alternatives: without the
+"began quieter" guard, 107 more of those answers ended before the person
+finished (all of them turns that start mid-sentence; a 6 dB guard still
+cut 13, 10 to 14 dB none: 14 chosen, babble ended 23 / 22 of 27 at 12 /
+14); without the "busy" test (10 dB margin), 28 ends moved earlier in
+-45 dBFS room noise. Margins 8 / 10 / 12 / 14 dB end 18 / 21 / 22 / 22 of
+the 27 babble turns (12 chosen); ``near_drop_db`` 6 / 8 / 10 placed 8 / 6 /
+4 of those speech ends over 0.15 s early (guards off; 2 with them).
 """
 
 from __future__ import annotations
