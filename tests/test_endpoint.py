@@ -6,10 +6,11 @@ import math
 import random
 from array import array
 
+import numpy as np
 import pytest
 
 from skill.speech.endpoint import Endpointer, EndpointConfig, frame_db
-from tests.speech_fixtures import SAMPLE_RATE, blocks, silence, synth, tools_available
+from tests.speech_fixtures import SAMPLE_RATE, blocks, flite, flite_available, silence, synth, tools_available
 
 
 def tone(seconds: float, amplitude: int = 8000, freq: float = 220.0) -> bytes:
@@ -185,15 +186,12 @@ BACKGROUND_LINES = (
 RULE_OFF = EndpointConfig(background_busy_db=1000.0)  # the background-talk rule never applies
 
 
-def _voice(text: str, voice: str):
-    import numpy as np
-    from tests.speech_fixtures import flite
+def _voice(text: str, voice: str) -> np.ndarray:
     return np.frombuffer(flite(text, voice, pad=(0.0, 0.0)), dtype="<i2").astype(np.float64)
 
 
-def _background_talk(seconds: float, seed: int):
+def _background_talk(seconds: float, seed: int) -> np.ndarray:
     """Two flite voices taking turns (lines overlapping a little), from a seeded offset."""
-    import numpy as np
     rng = np.random.default_rng(seed)
     lines = [_voice(text, voice) for voice, text in BACKGROUND_LINES]
     total = int((seconds + 8.0) * SAMPLE_RATE)
@@ -213,7 +211,6 @@ def _answer_over_talk(text: str, voice: str, snr_db: float, lead: float, seed: i
                       tail: float = 2.0) -> tuple[bytes, float]:
     """(PCM, true speech end in s): an answer over background talk at ``snr_db``
     below the answer's level; the talk runs from the first sample to the last."""
-    import numpy as np
     answer = _voice(text, voice)
     n = int(lead * SAMPLE_RATE) + len(answer) + int(tail * SAMPLE_RATE)
     talk = _background_talk(n / SAMPLE_RATE + 0.1, seed)[:n]
@@ -226,7 +223,6 @@ def _answer_over_talk(text: str, voice: str, snr_db: float, lead: float, seed: i
 
 
 def _flite_needed():
-    from tests.speech_fixtures import flite_available
     assert flite_available(), "flite and sox are needed (apt install flite sox)"
 
 
@@ -261,7 +257,6 @@ def test_a_pause_and_a_softer_afterthought_in_a_room_keep_the_turn(lead, softer_
     softer afterthought ("I'm okay ... I guess"): the turn ends after the
     afterthought, exactly where it ended before the background-talk rule."""
     _flite_needed()
-    import numpy as np
     first, second = _voice("I'm okay", "awb"), _voice("I guess", "awb") * 10 ** (-softer_db / 20)
     pause = np.zeros(int(0.35 * SAMPLE_RATE))
     x = np.concatenate([np.zeros(int(lead * SAMPLE_RATE)), first, pause, second,
@@ -280,7 +275,6 @@ def test_a_turn_that_starts_mid_sentence_is_not_cut_by_the_background_rule():
     """No sample of the background (the person was already talking when the
     turn began): the person's own softer words are never taken for it."""
     _flite_needed()
-    import numpy as np
     loud, soft = _voice("I feel a bit tired", "kal16"), _voice("to be honest", "kal16") * 10 ** (-18 / 20)
     x = np.concatenate([loud, np.zeros(int(0.1 * SAMPLE_RATE)), soft, np.zeros(int(1.5 * SAMPLE_RATE))])
     pcm = np.clip(x, -32768, 32767).astype("<i2").tobytes()
