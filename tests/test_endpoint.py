@@ -6,10 +6,11 @@ import math
 import random
 from array import array
 
+import numpy as np
 import pytest
 
 from skill.speech.endpoint import Endpointer, EndpointConfig, frame_db
-from tests.speech_fixtures import SAMPLE_RATE, blocks, silence, synth, tools_available
+from tests.speech_fixtures import SAMPLE_RATE, blocks, flite, flite_available, silence, synth, tools_available
 
 
 def tone(seconds: float, amplitude: int = 8000, freq: float = 220.0) -> bytes:
@@ -170,3 +171,118 @@ def test_a_soft_ending_in_a_quiet_room_still_counts_as_speech():
     events, _ = run(pcm)
     ends = [e for e in events if e[0] == "end"]
     assert ends and ends[0][2] == pytest.approx(1.65, abs=0.05)
+
+
+# --------------------------------------------------------------------------
+# Background talk (a film, a radio): real synthetic voices, seeded mixing
+# --------------------------------------------------------------------------
+
+BACKGROUND_LINES = (
+    ("awb", "The weather will stay mild over the weekend with some rain in the north."),
+    ("rms", "And in the evening we will be looking back at the history of the old harbour."),
+    ("awb", "Traffic is moving slowly on the ring road after an earlier accident."),
+    ("rms", "Later on the programme our guest talks about gardening in small spaces."),
+)
+RULE_OFF = EndpointConfig(background_busy_db=1000.0)  # the background-talk rule never applies
+
+
+def _voice(text: str, voice: str) -> np.ndarray:
+    return np.frombuffer(flite(text, voice, pad=(0.0, 0.0)), dtype="<i2").astype(np.float64)
+
+
+def _background_talk(seconds: float, seed: int) -> np.ndarray:
+    """Two flite voices taking turns (lines overlapping a little), from a seeded offset."""
+    rng = np.random.default_rng(seed)
+    lines = [_voice(text, voice) for voice, text in BACKGROUND_LINES]
+    total = int((seconds + 8.0) * SAMPLE_RATE)
+    out = np.zeros(total)
+    pos = 0
+    i = 0
+    while pos < total:
+        line = lines[i % len(lines)][: total - pos]
+        out[pos:pos + len(line)] += line
+        pos += max(SAMPLE_RATE // 2, len(line) - int(rng.uniform(0.0, 0.3) * SAMPLE_RATE))
+        i += 1
+    start = int(rng.integers(0, 4 * SAMPLE_RATE))
+    return out[start:start + int(seconds * SAMPLE_RATE)]
+
+
+def _answer_over_talk(text: str, voice: str, snr_db: float, lead: float, seed: int,
+                      tail: float = 2.0) -> tuple[bytes, float]:
+    """(PCM, true speech end in s): an answer over background talk at ``snr_db``
+    below the answer's level; the talk runs from the first sample to the last."""
+    answer = _voice(text, voice)
+    n = int(lead * SAMPLE_RATE) + len(answer) + int(tail * SAMPLE_RATE)
+    talk = _background_talk(n / SAMPLE_RATE + 0.1, seed)[:n]
+    p_answer = float(np.mean(answer ** 2))
+    p_talk = float(np.mean(talk ** 2))
+    x = talk * math.sqrt(p_answer / (p_talk * 10 ** (snr_db / 10)))
+    x[int(lead * SAMPLE_RATE):int(lead * SAMPLE_RATE) + len(answer)] += answer
+    pcm = np.clip(x, -32768, 32767).astype("<i2").tobytes()
+    return pcm, lead + len(answer) / SAMPLE_RATE
+
+
+def _flite_needed():
+    assert flite_available(), "flite and sox are needed (apt install flite sox)"
+
+
+@pytest.mark.parametrize("text,voice,seed", [
+    ("I'm okay, thank you", "slt", 1),
+    ("please stop", "kal16", 2),
+    ("I could use some support", "slt", 3),
+    ("not really", "kal16", 4),
+])
+def test_an_answer_over_background_talk_ends_when_the_person_stops(text, voice, seed):
+    """Other voices 10 dB below the person, talking on after the answer: the
+    turn ends soon after the person stops, not when the talk does."""
+    _flite_needed()
+    pcm, end = _answer_over_talk(text, voice, 10.0, lead=0.4, seed=seed)
+    events, _ = run(pcm)
+    ends = [e for e in events if e[0] == "end"]
+    assert ends, "the turn never ended while the background talked on"
+    first_end_block = ends[0][1]
+    assert (first_end_block + 1) * 0.1 >= end, "ended before the person finished"
+    assert ends[0][2] >= end - 0.25, "the answer's last sound was left out"
+    assert (first_end_block + 1) * 0.1 <= end + 1.2
+    # without the background-talk rule the talk holds the turn open
+    events, _ = run(pcm, RULE_OFF)
+    assert not [e for e in events if e[0] == "end"]
+
+
+@pytest.mark.parametrize("lead", [0.0, 0.3])
+@pytest.mark.parametrize("softer_db", [0.0, 12.0])
+@pytest.mark.parametrize("room_db", [None, -45.0])
+def test_a_pause_and_a_softer_afterthought_in_a_room_keep_the_turn(lead, softer_db, room_db):
+    """A quiet room (or steady room noise), a natural pause mid-answer and a
+    softer afterthought ("I'm okay ... I guess"): the turn ends after the
+    afterthought, exactly where it ended before the background-talk rule."""
+    _flite_needed()
+    first, second = _voice("I'm okay", "awb"), _voice("I guess", "awb") * 10 ** (-softer_db / 20)
+    pause = np.zeros(int(0.35 * SAMPLE_RATE))
+    x = np.concatenate([np.zeros(int(lead * SAMPLE_RATE)), first, pause, second,
+                        np.zeros(int(1.5 * SAMPLE_RATE))])
+    if room_db is not None:
+        x = x + np.random.default_rng(7).normal(0.0, 32768 * 10 ** (room_db / 20), len(x))
+    pcm = np.clip(x, -32768, 32767).astype("<i2").tobytes()
+    end = lead + (len(first) + len(pause) + len(second)) / SAMPLE_RATE
+    events, _ = run(pcm)
+    ends = [e for e in events if e[0] == "end"]
+    assert ends and (ends[0][1] + 1) * 0.1 >= end + 0.3, "cut off before the afterthought ended"
+    assert events == run(pcm, RULE_OFF)[0]
+
+
+def test_a_turn_that_starts_mid_sentence_is_not_cut_by_the_background_rule():
+    """No sample of the background (the person was already talking when the
+    turn began): the person's own softer words are never taken for it."""
+    _flite_needed()
+    loud, soft = _voice("I feel a bit tired", "kal16"), _voice("to be honest", "kal16") * 10 ** (-18 / 20)
+    x = np.concatenate([loud, np.zeros(int(0.1 * SAMPLE_RATE)), soft, np.zeros(int(1.5 * SAMPLE_RATE))])
+    pcm = np.clip(x, -32768, 32767).astype("<i2").tobytes()
+    assert run(pcm)[0] == run(pcm, RULE_OFF)[0]
+
+
+def test_steady_noise_is_left_to_the_floor_rules():
+    """Pink-like steady noise is not background talk: same ends as without the rule."""
+    background = noise(4.0, 900, seed=11)
+    pcm = mix(background, silence(0.4) + tone(1.0, amplitude=6000, freq=500.0) + silence(2.6))
+    assert run(pcm)[0] == run(pcm, RULE_OFF)[0]

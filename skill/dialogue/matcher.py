@@ -125,7 +125,14 @@ _IDIOMS = {
     # "I can't stop smiling" means "I keep smiling": not a negation, not a stop.
     ("can", "not", "stop"): "keep",
     ("could", "not", "stop"): "keep",
+    # "I could use some support", "I could do with a hug": a need, said softly.
+    ("could", "use"): "need",
+    ("could", "really", "use"): "need",
+    ("could", "do", "with"): "need",
+    ("could", "really", "do", "with"): "need",
 }
+# A leading no that is the answer when more no follows ("no, not tonight").
+_NO_PARTICLES = frozenset({"no", "nope", "nah", "naw"})
 # Words that carry no meaning for telling answers apart; dropped from the
 # comparison key (both sides), never from the polarity analysis.
 _STOPWORDS = frozenset(
@@ -680,7 +687,20 @@ class Matcher:
         found = self._intent(a, intents)
         if read_feelings and self.feelings is not None:
             found = self._with_feelings(a, intents, found)
+        if found.kind != "intent" and self._leading_no(a):
+            alone = self._intent(_analyze_cached(a.words[0]), intents)
+            if alone.kind == "intent":
+                return alone  # "no, not tonight": the no is the answer
         return found
+
+    @staticmethod
+    def _leading_no(a: Analysis) -> bool:
+        """The answer opens with a bare no and the rest only says no again:
+        "no, not tonight", "nah, not really", "no, not at the moment". The no
+        alone is then the answer, where a bare no is one at this question;
+        used only when the whole answer matched nothing, so a clearer reading
+        ("no, I'm not okay" -> not_okay) always wins."""
+        return len(a.words) >= 2 and a.words[0] in _NO_PARTICLES and a.words[1] in NEGATORS
 
     def _with_feelings(self, a: Analysis, intents: Mapping[str, Sequence[str]], found: Match) -> Match:
         """Let the feelings vocabulary read what the phrase lists did not see.
