@@ -46,7 +46,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -387,9 +387,13 @@ class _AudioScorer:
 
     def __init__(self, engine: WhisperEngine, encoded, frames: int):
         self._engine, self._encoded, self._frames = engine, encoded, frames
+        self._known: dict[str, float] = {}  # the transcript's own score serves both checks
 
     def scores(self, sentences: Sequence[str]) -> list[float]:
-        return self._engine.scores(self._encoded, self._frames, sentences)
+        new = [s for s in dict.fromkeys(sentences) if s not in self._known]
+        if new:
+            self._known.update(zip(new, self._engine.scores(self._encoded, self._frames, new)))
+        return [self._known[s] for s in sentences]
 
     def first_token(self, sentence: str) -> int:
         return self._engine.first_token(sentence)
@@ -446,6 +450,7 @@ class WhisperRecognizer:
         self._in_utt = False
         self._job: concurrent.futures.Future | None = None
         self._job_end = -1  # bytes of utterance audio the job decodes
+        self._gen = 0  # bumped when the utterance is dropped: a running job is then stale
         self.decodes = 0  # how many decodes ran (early ones included), for tests
         self.early_ends = 0  # turns ended before the endpointer's full silence, for tests
         # After an early end, the endpointer is still in that utterance: what it
@@ -504,9 +509,10 @@ class WhisperRecognizer:
     def _drop_utt(self) -> None:
         self._audio = bytearray()
         self._in_utt = False
-        self._job = None  # a running job finishes on its own; its result is ignored
+        self._job = None  # a running job stops at its next step; its result is ignored
         self._job_end = -1
         self._tail_voiced = None
+        self._gen += 1
 
     def _maybe_end_early(self) -> Result | None:
         """End the turn now when the early decode heard a complete answer (EARLY_END_QUIET)."""
@@ -515,7 +521,10 @@ class WhisperRecognizer:
                 or self._endpointer.quiet_for < EARLY_END_QUIET
                 or self._job_end != self._span_bytes(self._endpointer.last_voiced)):
             return None
-        text, confidence = job.result()
+        outcome = job.result()
+        if outcome is None:
+            return None
+        text, confidence = outcome
         if not self.complete_answer(text, confidence):
             return None
         self.early_ends += 1
@@ -567,16 +576,21 @@ class WhisperRecognizer:
         if self._job is not None and not self._job.done():
             return  # at most one decode in flight; a stale one is left to finish
         self._job_end = end
-        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]))
+        gen = self._gen
+
+        def wanted() -> bool:  # False once speech resumed or the utterance was dropped
+            return self._gen == gen and self._span_bytes(self._endpointer.last_voiced) == end
+
+        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]), wanted)
 
     def _finish(self, speech_end: float | None) -> Result:
         end = self._span_bytes(speech_end if speech_end is not None else self._endpointer.elapsed)
         job, job_end = self._job, self._job_end
         audio = bytes(self._audio[:end])
+        # wait for the early decode before dropping the utterance (which would make it stale)
+        outcome = job.result() if job is not None and job_end == end else None
         self._drop_utt()
-        if job is not None and job_end == end:
-            outcome = job.result()
-        else:
+        if outcome is None:
             outcome = self._decode(audio)
         return self._result(*outcome, speech_end)
 
@@ -586,13 +600,23 @@ class WhisperRecognizer:
         log.info("heard %d words", len(words))
         return Result(text, confidence, words, speech_end)
 
-    def _decode(self, pcm: bytes) -> tuple[str, float]:
-        """(text, confidence) for one utterance's audio; empty text = rejected."""
+    def _decode(self, pcm: bytes, wanted: Callable[[], bool] | None = None) -> tuple[str, float] | None:
+        """(text, confidence) for one utterance's audio; empty text = rejected.
+
+        ``wanted``: for an early decode, asked between its steps; when it says
+        no (speech resumed), the decode stops and returns None, which is never
+        taken for an answer (the audio is then decoded again), so the CPU goes
+        to the decode that counts.
+        """
         self.decodes += 1
         audio = np.concatenate([np.zeros(int(LEAD_IN * SAMPLE_RATE), dtype=np.float32),
                                 np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
         encoded, frames = self._engine.encode(audio)
+        if wanted is not None and not wanted():
+            return None
         heard = self._engine.transcribe(encoded, max_tokens_for(len(audio) / SAMPLE_RATE))
+        if wanted is not None and not wanted():
+            return None
         speech = len(pcm) / 2 / SAMPLE_RATE - self._endpointer.config.pre_roll - EARLY_QUIET
         heard = dataclasses.replace(heard, seconds=max(0.0, speech))
         return self.judge(heard, _AudioScorer(self._engine, encoded, frames))
