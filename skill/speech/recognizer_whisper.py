@@ -19,7 +19,11 @@ quiet after speech (in a one-worker background thread), so the result is
 usually ready when the end point comes ``silence`` later; if speech resumes,
 that result is discarded and the utterance decoded again at its end. A new
 early decode is not queued while one runs, so at most a stale decode
-finishing and the current one exist at a time.
+finishing and the current one exist at a time; a stale one stops between
+its steps. When the early result is a complete answer that cannot hide a
+lost "not" or a hedge (``complete_answer``), the turn ends after
+``EARLY_END_QUIET`` instead of the endpointer's full silence (adaptive end
+of turn); speech that goes on is heard as the next answer.
 
 Second opinions from the same audio (CTranslate2's ``align`` gives the
 probability of any given sentence for the encoded audio, about 20 ms each):
