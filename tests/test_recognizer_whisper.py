@@ -16,9 +16,11 @@ from skill.speech import backends, recognizer_whisper
 from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
 from skill.speech.recognizer import RecognizerError
-from skill.speech.recognizer_whisper import (EARLY_QUIET, MODEL_SHA256, Transcript, WhisperRecognizer, near_stop,
-                                      _AudioScorer, model_path, model_problem, negations,
-                                      reads_positive, stop_candidates)
+from skill.speech.endpoint import DEFAULT_SILENCE
+from skill.speech.recognizer_whisper import (EARLY_END_QUIET, EARLY_QUIET, MAX_TOKENS, MODEL_SHA256, Transcript,
+                                             WhisperRecognizer, _AudioScorer, max_tokens_for, model_path,
+                                             model_problem, near_stop, negations, reads_positive,
+                                             stop_candidates)
 from tests.speech_fixtures import audit_writes_and_sockets, blocks, flite, flite_available, silence
 
 STOPS = ("stop", "that's enough", "end the session", "end this", "i'm done", "goodbye", "red")
@@ -200,6 +202,109 @@ def test_same_audio_same_answer_early_or_not(rec, say):
         rec.early = True
     again = run(rec, pcm)
     assert (once.text, once.confidence) == (late.text, late.confidence) == (again.text, again.confidence)
+
+
+# -- adaptive end of turn ----------------------------------------------------------------------
+
+ANSWERS = ["yes", "no", "i am okay", "not really", "not tonight", "pause"]
+
+
+def turn_in_time(rec, pcm: bytes, phrases, tail: float = 1.5, block: float = 0.1):
+    """Feed one turn the way a live microphone would let the early decode keep up:
+    after each block, any decode that has started is waited for (no sleeps).
+    Returns [(blocks fed when it came, Result)] for every Result (None: flushed)."""
+    rec.start(phrases)
+    out = []
+    for i, chunk in enumerate(blocks(pcm + silence(tail), block)):
+        result = rec.feed(chunk)
+        if rec._job is not None:
+            rec._job.result()
+        if result is not None:
+            out.append((i + 1, result))
+    flushed = rec.flush()
+    if flushed is not None:
+        out.append((None, flushed))
+    return out
+
+
+def without_early_end(rec, pcm: bytes, phrases):
+    rec.early_end = False
+    try:
+        return turn_in_time(rec, pcm, phrases)
+    finally:
+        rec.early_end = True
+
+
+def test_a_listed_answer_ends_the_turn_before_the_full_silence(rec, say):
+    pcm = say("not tonight", "slt")
+    before = rec.early_ends
+    results = turn_in_time(rec, pcm, ANSWERS)
+    assert len(results) == 1  # the rest of the quiet adds nothing
+    at, result = results[0]
+    assert normalize(result.text) == "not tonight" and result.confidence == 1.0
+    assert rec.early_ends == before + 1
+    (full_at, full), = without_early_end(rec, pcm, ANSWERS)
+    assert (full.text, full.confidence) == (result.text, result.confidence)
+    assert (full_at - at) * 0.1 >= DEFAULT_SILENCE - EARLY_END_QUIET - 0.1  # one block of slack
+
+
+@pytest.mark.parametrize("text", ["stop", "that's enough"])
+def test_a_stop_ends_the_turn_early(rec, say, text):
+    pcm = say(text, "awb")
+    before = rec.early_ends
+    results = turn_in_time(rec, pcm, ANSWERS)
+    assert [normalize(r.text) for _, r in results] == [normalize(text)]
+    assert rec.early_ends == before + 1
+    assert results[0][0] < without_early_end(rec, pcm, ANSWERS)[0][0]
+
+
+@pytest.mark.parametrize("text", ["yes", "I'm okay"])
+def test_a_positive_answer_waits_for_the_full_silence(rec, say, text):
+    """"I'm okay ... I guess" must stay one answer, so a positive reading never ends early."""
+    pcm = say(text, "slt")
+    before = rec.early_ends
+    results = turn_in_time(rec, pcm, ANSWERS)
+    assert [normalize(r.text) for _, r in results] == [normalize(text)]
+    assert rec.early_ends == before
+    assert results[0][0] == without_early_end(rec, pcm, ANSWERS)[0][0]
+
+
+def test_dictation_and_unlisted_answers_never_end_early(rec, say):
+    before = rec.early_ends
+    assert [normalize(r.text) for _, r in turn_in_time(rec, say("not tonight", "slt"), None)] == ["not tonight"]
+    assert [normalize(r.text) for _, r in turn_in_time(rec, say("not tonight", "slt"), ["yes", "no"])] \
+        == ["not tonight"]
+    assert rec.early_ends == before
+
+
+def test_speech_that_goes_on_after_an_early_end_is_heard_as_the_next_answer(rec, say):
+    first, second = say("not tonight", "slt", pad=(0.4, 0.0)), say("I need to rest", "slt", pad=(0.0, 0.0))
+    gap = silence(EARLY_END_QUIET + 0.15)  # ends the turn early, shorter than the endpointer's silence
+    assert EARLY_END_QUIET + 0.15 < DEFAULT_SILENCE
+    results = turn_in_time(rec, first + gap + second, ANSWERS)
+    assert [normalize(r.text) for _, r in results] == ["not tonight", "i need to rest"]
+
+
+def test_complete_answer_rules(rec):
+    rec.start(ANSWERS)
+    try:
+        assert rec.complete_answer("Not really.", 1.0)
+        assert rec.complete_answer("Pause.", 1.0)
+        assert not rec.complete_answer("Not really.", CONFIDENCE_ACCEPT)  # unsure: wait
+        assert not rec.complete_answer("Yes.", 1.0) and not rec.complete_answer("I'm okay.", 1.0)
+        assert not rec.complete_answer("Not really, but", 1.0) or normalize("Not really, but") in ANSWERS
+        assert not rec.complete_answer("I'm not sure.", 1.0)  # not one of the turn's phrases
+        assert rec.complete_answer("That's enough.", CONFIDENCE_ACCEPT)  # a stop, however sure
+        assert rec.complete_answer("Red.", 1.0)
+        assert not rec.complete_answer("", 0.0)
+    finally:
+        rec.start(None)
+
+
+def test_max_tokens_follow_the_audio_length():
+    assert max_tokens_for(0.0) < max_tokens_for(2.0) < max_tokens_for(5.0) <= MAX_TOKENS
+    assert max_tokens_for(60.0) == MAX_TOKENS
+    assert max_tokens_for(1.0) >= 3 * 4  # room for a fast speaker's second of words, and more
 
 
 def test_nothing_is_written_and_no_socket_is_opened(rec, say):

@@ -197,3 +197,32 @@ def test_no_wav_is_written_anywhere_by_synthesis(tmp_path, monkeypatch):
     samples, _ = tts.synthesize("Nothing is written to disk.")
     assert len(samples) > 0
     assert os.listdir(tmp_path) == []
+
+
+def test_speech_is_reused_for_the_same_text_and_settings():
+    synth = tts.shared_synth()  # one per process: libespeak-ng has one synth callback
+    calm = tts.VoiceSettings(rate=140)
+    first = synth.synthesize("Would you like to pause here?", calm)
+    hits = synth.cache_hits
+    again = synth.synthesize("Would you like to pause here?", calm)
+    assert synth.cache_hits == hits + 1
+    assert np.array_equal(first.samples, again.samples)
+    assert not again.samples.flags.writeable  # shared: nobody can change it under another caller
+    other = synth.synthesize("Would you like to pause here?", tts.VoiceSettings(rate=200))
+    assert synth.cache_hits == hits + 1 and other.duration < first.duration
+
+
+def test_reused_speech_is_bounded(monkeypatch):
+    synth = tts.shared_synth()
+    texts = [f"Cached sentence {word}." for word in ("alpha", "bravo", "charlie", "delta", "echo")]
+    slower = tts.VoiceSettings(rate=tts.DEFAULT_RATE - 20)  # a little longer than the default's
+    longest = max(synth.synthesize(t + " Again.", slower).duration for t in texts)
+    monkeypatch.setattr(tts, "CACHE_SECONDS", longest * 2.5)  # room for two of them
+    for t in texts:
+        synth.synthesize(t + " Again.")
+    hits = synth.cache_hits
+    synth.synthesize(texts[0] + " Again.")  # the least recently used: dropped, made again
+    assert synth.cache_hits == hits
+    synth.synthesize(texts[-1] + " Again.")  # among the most recent: still kept
+    assert synth.cache_hits == hits + 1
+    assert synth._cached_samples <= tts.CACHE_SECONDS * tts.ESPEAK_RATE

@@ -19,7 +19,11 @@ quiet after speech (in a one-worker background thread), so the result is
 usually ready when the end point comes ``silence`` later; if speech resumes,
 that result is discarded and the utterance decoded again at its end. A new
 early decode is not queued while one runs, so at most a stale decode
-finishing and the current one exist at a time.
+finishing and the current one exist at a time; a stale one stops between
+its steps. When the early result is a complete answer that cannot hide a
+lost "not" or a hedge (``complete_answer``), the turn ends after
+``EARLY_END_QUIET`` instead of the endpointer's full silence (adaptive end
+of turn); speech that goes on is heard as the next answer.
 
 Second opinions from the same audio (CTranslate2's ``align`` gives the
 probability of any given sentence for the encoded audio, about 20 ms each):
@@ -46,14 +50,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
-
-from skill.speech.endpoint import FRAME, Endpointer, EndpointConfig
 from rapidfuzz import fuzz
 
+from skill.speech.endpoint import FRAME, Endpointer, EndpointConfig
 from skill.dialogue.matcher import NEGATORS
+from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
 from skill.speech.recognizer import RecognizerError, Result, Word
 
@@ -79,6 +83,12 @@ COMPUTE_TYPE = "int8"
 # Whisper sees 30 s windows; an answer is padded to one window.
 WINDOW_FRAMES = 3000
 MAX_TOKENS = 96  # a 15 s utterance (the endpointer's cap) is about 50 tokens
+# Tokens allowed per second of audio decoded, plus a few: fast speech is
+# about 3-4 tokens a second, so this never cuts a real transcript, while a
+# decode that hallucinates on noise ("Thank you. Thank you. ...") stops
+# early instead of running to MAX_TOKENS (each token costs 2-4 ms).
+TOKENS_PER_SECOND = 8
+TOKENS_SPARE = 12
 
 # Quiet after speech before the early decode starts (see the module doc).
 EARLY_QUIET = 0.15
@@ -88,6 +98,15 @@ EARLY_QUIET = 0.15
 # as "You are" without it and as "Yes." with it; mean log probability rose
 # for 7 of the 10 (e.g. "maybe" -1.36 -> -0.76).
 LEAD_IN = 0.3
+# Adaptive end of turn: once the early decode is back and the person has been
+# quiet this long, the turn ends without waiting for the endpointer's full
+# trailing silence, but only when what was heard is a complete answer that
+# cannot hide a lost "not" or a hedge: a stop phrase or the safe word, or one
+# of the turn's listed phrases said exactly, heard with full confidence,
+# that does not read as positive ("yes", "I'm okay" wait for the full
+# silence, since "I'm okay ... I guess" must stay one answer). Dictation
+# (no phrases) never ends early.
+EARLY_END_QUIET = 0.3
 
 # Hallucination gate. Whisper invents text on noise ("Thank you."): the
 # endpointer only hands over audio that rose above the noise floor, and a
@@ -366,11 +385,11 @@ class WhisperEngine:
             encoded = self._model.model.encode(self._ct2.StorageView.from_array(features), to_cpu=False)
         return encoded, min(frames, WINDOW_FRAMES)
 
-    def transcribe(self, encoded) -> Transcript:
+    def transcribe(self, encoded, max_tokens: int = MAX_TOKENS) -> Transcript:
         with self._lock:
             result = self._model.model.generate(
                 encoded, [self._prompt], beam_size=1, sampling_topk=1, return_scores=True,
-                return_no_speech_prob=True, return_logits_vocab=True, max_length=MAX_TOKENS,
+                return_no_speech_prob=True, return_logits_vocab=True, max_length=max_tokens,
                 suppress_blank=True, suppress_tokens=[-1])[0]
         ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
         text = self.tokenizer.decode(ids).strip()
@@ -408,9 +427,13 @@ class _AudioScorer:
 
     def __init__(self, engine: WhisperEngine, encoded, frames: int):
         self._engine, self._encoded, self._frames = engine, encoded, frames
+        self._known: dict[str, float] = {}  # the transcript's own score serves both checks
 
     def scores(self, sentences: Sequence[str]) -> list[float]:
-        return self._engine.scores(self._encoded, self._frames, sentences)
+        new = [s for s in dict.fromkeys(sentences) if s not in self._known]
+        if new:
+            self._known.update(zip(new, self._engine.scores(self._encoded, self._frames, new)))
+        return [self._known[s] for s in sentences]
 
     def first_token(self, sentence: str) -> int:
         return self._engine.first_token(sentence)
@@ -430,6 +453,11 @@ def shared_engine(path: Path | None = None) -> WhisperEngine:
         return engine
 
 
+def max_tokens_for(seconds: float) -> int:
+    """The most tokens a transcript of ``seconds`` of audio may take (see TOKENS_PER_SECOND)."""
+    return min(MAX_TOKENS, TOKENS_SPARE + int(math.ceil(TOKENS_PER_SECOND * max(0.0, seconds))))
+
+
 def confidence_for(avg_logprob: float) -> float:
     """1.0 for a sure transcript; the middle band between LOGPROB_LOW and LOGPROB_REJECT."""
     if avg_logprob >= LOGPROB_LOW:
@@ -444,22 +472,31 @@ class WhisperRecognizer:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, endpoint: EndpointConfig | None = None, model: Path | None = None,
-                 early: bool = True, check_negation: bool = True, check_stops: bool = True):
+                 early: bool = True, check_negation: bool = True, check_stops: bool = True,
+                 early_end: bool = True):
         self._engine = shared_engine(model)
         self._endpointer = Endpointer(endpoint, SAMPLE_RATE)
         self.early = early
         self.check_negation = check_negation
         self.check_stops = check_stops
+        self.early_end = early_end
         # Stop phrases and the safe word (the shell fills them in, see backends.py).
         self.stop_phrases: set[str] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
         self._phrases: tuple[str, ...] | None = None
+        self._complete: frozenset[str] = frozenset()  # the turn's phrases, normalized
         self._audio = bytearray()
         self._utt_start = 0.0
         self._in_utt = False
         self._job: concurrent.futures.Future | None = None
         self._job_end = -1  # bytes of utterance audio the job decodes
+        self._gen = 0  # bumped when the utterance is dropped: a running job is then stale
         self.decodes = 0  # how many decodes ran (early ones included), for tests
+        self.early_ends = 0  # turns ended before the endpointer's full silence, for tests
+        # After an early end, the endpointer is still in that utterance: what it
+        # hears until its own end point is the tail (None: no tail), and only
+        # speech after ``_tail_voiced`` (seconds) is a new answer.
+        self._tail_voiced: float | None = None
 
     # -- protocol ---------------------------------------------------------
     def known_words(self) -> set[str] | None:
@@ -471,6 +508,7 @@ class WhisperRecognizer:
     def start(self, phrases: Sequence[str] | None) -> None:
         self._endpointer.reset()
         self._phrases = tuple(phrases) if phrases else None
+        self._complete = frozenset(normalize(p) for p in self._phrases or ()) - {""}
         self._drop_utt()
 
     @property
@@ -485,17 +523,25 @@ class WhisperRecognizer:
             self._utt_start = self._endpointer.utterance_start
         if update.audio and self._in_utt:
             self._audio += update.audio
+        if self._tail_voiced is not None:
+            if self._endpointer.last_voiced <= self._tail_voiced:
+                if update.ended:
+                    self._drop_utt()  # the quiet after an answer already given
+                return None
+            self._resume_after_tail(len(pcm) / 2 / SAMPLE_RATE)  # speech went on: what follows is a new answer
         if update.ended and self._in_utt:
             return self._finish(update.speech_end)
         if self._in_utt and self.early:
             self._maybe_start_early()
+            return self._maybe_end_early()
         return None
 
     def partial(self) -> str:
         return ""  # no streaming partials; in_speech tells the shell someone is talking
 
     def flush(self) -> Result | None:
-        if not self._in_utt:
+        if not self._in_utt or self._tail_voiced is not None:
+            self._drop_utt()  # nothing, or only the quiet after an answer already given
             return None
         return self._finish(self._endpointer.elapsed)
 
@@ -503,7 +549,55 @@ class WhisperRecognizer:
     def _drop_utt(self) -> None:
         self._audio = bytearray()
         self._in_utt = False
-        self._job = None  # a running job finishes on its own; its result is ignored
+        self._job = None  # a running job stops at its next step; its result is ignored
+        self._job_end = -1
+        self._tail_voiced = None
+        self._gen += 1
+
+    def _maybe_end_early(self) -> Result | None:
+        """End the turn now when the early decode heard a complete answer (EARLY_END_QUIET)."""
+        job = self._job
+        if (not self.early_end or self._phrases is None or job is None or not job.done()
+                or self._endpointer.quiet_for < EARLY_END_QUIET
+                or self._job_end != self._span_bytes(self._endpointer.last_voiced)):
+            return None
+        outcome = job.result()
+        if outcome is None:
+            return None
+        text, confidence = outcome
+        if not self.complete_answer(text, confidence):
+            return None
+        self.early_ends += 1
+        speech_end = self._endpointer.last_voiced
+        # The endpointer goes on in this utterance until its own end point;
+        # its audio is kept, so that speech that resumes is not lost.
+        self._job, self._job_end = None, -1
+        self._tail_voiced = speech_end
+        log.info("complete answer after %.2f s of quiet: the turn ends early", self._endpointer.quiet_for)
+        return self._result(text, confidence, speech_end)
+
+    def complete_answer(self, text: str, confidence: float) -> bool:
+        """Whether a judged transcript may end the turn before the full trailing silence."""
+        plain = _plain(text)
+        if not plain:
+            return False
+        if plain in self.stop_phrases or normalize(text) in self.stop_phrases:
+            return True  # a stop is acted on at once, never doubted
+        return (confidence >= 1.0 and normalize(text) in self._complete
+                and not reads_positive(text))
+
+    def _resume_after_tail(self, block_seconds: float) -> None:
+        """Speech resumed after an early end: a new utterance, from a pre-roll
+        before this block (where the voicing began) but never reaching back
+        into the answer already given."""
+        onset = self._endpointer.elapsed - block_seconds
+        keep_from = max(self._tail_voiced + EARLY_QUIET, onset - self._endpointer.config.pre_roll)
+        cut = int(round((keep_from - self._utt_start) * SAMPLE_RATE)) * 2
+        cut = max(0, min(len(self._audio), cut))
+        del self._audio[:cut]
+        self._utt_start += cut / 2 / SAMPLE_RATE
+        self._tail_voiced = None
+        self._job = None
         self._job_end = -1
 
     def _span_bytes(self, speech_end: float) -> int:
@@ -522,30 +616,47 @@ class WhisperRecognizer:
         if self._job is not None and not self._job.done():
             return  # at most one decode in flight; a stale one is left to finish
         self._job_end = end
-        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]))
+        gen = self._gen
+
+        def wanted() -> bool:  # False once speech resumed or the utterance was dropped
+            return self._gen == gen and self._span_bytes(self._endpointer.last_voiced) == end
+
+        self._job = self._pool.submit(self._decode, bytes(self._audio[:end]), wanted)
 
     def _finish(self, speech_end: float | None) -> Result:
         end = self._span_bytes(speech_end if speech_end is not None else self._endpointer.elapsed)
         job, job_end = self._job, self._job_end
         audio = bytes(self._audio[:end])
+        # wait for the early decode before dropping the utterance (which would make it stale)
+        outcome = job.result() if job is not None and job_end == end else None
         self._drop_utt()
-        if job is not None and job_end == end:
-            outcome = job.result()
-        else:
+        if outcome is None:
             outcome = self._decode(audio)
-        text, confidence = outcome
+        return self._result(*outcome, speech_end)
+
+    def _result(self, text: str, confidence: float, speech_end: float | None) -> Result:
         words = tuple(Word(w, confidence, self._utt_start, speech_end or self._utt_start)
                       for w in text.split())
         log.info("heard %d words", len(words))
         return Result(text, confidence, words, speech_end)
 
-    def _decode(self, pcm: bytes) -> tuple[str, float]:
-        """(text, confidence) for one utterance's audio; empty text = rejected."""
+    def _decode(self, pcm: bytes, wanted: Callable[[], bool] | None = None) -> tuple[str, float] | None:
+        """(text, confidence) for one utterance's audio; empty text = rejected.
+
+        ``wanted``: for an early decode, asked between its steps; when it says
+        no (speech resumed), the decode stops and returns None, which is never
+        taken for an answer (the audio is then decoded again), so the CPU goes
+        to the decode that counts.
+        """
         self.decodes += 1
         audio = np.concatenate([np.zeros(int(LEAD_IN * SAMPLE_RATE), dtype=np.float32),
                                 np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0])
         encoded, frames = self._engine.encode(audio)
-        heard = self._engine.transcribe(encoded)
+        if wanted is not None and not wanted():
+            return None
+        heard = self._engine.transcribe(encoded, max_tokens_for(len(audio) / SAMPLE_RATE))
+        if wanted is not None and not wanted():
+            return None
         speech = len(pcm) / 2 / SAMPLE_RATE - self._endpointer.config.pre_roll - EARLY_QUIET
         heard = dataclasses.replace(heard, seconds=max(0.0, speech))
         return self.judge(heard, _AudioScorer(self._engine, encoded, frames))
