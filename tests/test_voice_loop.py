@@ -57,6 +57,9 @@ class Player:
     def ended_at(self) -> float:
         return self.end
 
+    def append(self, samples, rate) -> bool:
+        return False  # cannot queue: the loop plays the rest once this ends
+
     def stop(self) -> None:
         if self.busy:
             self.stopped += 1
@@ -134,11 +137,31 @@ class Recognizer:
     def partial(self) -> str:
         return self._partial
 
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._partial)
+
     def flush(self):
         return None
 
     def known_words(self):
         return None
+
+
+class Loaded:
+    """A RecognizerSource whose recognizer is loaded already."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self):
+        return self.recognizer
 
 
 class Engine:
@@ -209,7 +232,7 @@ def make(steps, script=(), opens=(), synth_ok=True, typed=None, rec=None, chime=
     notices: list[str] = []
     recognizer = rec or Recognizer()
     dev = Devices(synth=synth, player=Player(clock), mic=Mic(clock, script, opens),
-                  recognizer=lambda: recognizer,
+                  recognizer=Loaded(recognizer),
                   chime=(lambda v: np.zeros(int(0.4 * RATE), dtype=np.int16)) if chime else None,
                   chime_rate=RATE, clock=clock, sleep=clock.sleep,
                   say_line=lines.append, notice=notices.append, typed=typed,

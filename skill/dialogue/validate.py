@@ -11,7 +11,6 @@ session, so a broken file can never strand someone mid-check-in.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 from collections import defaultdict
@@ -32,6 +31,7 @@ from skill.dialogue.dialog import (
     load_commands,
     load_vocabulary,
 )
+from skill.dialogue.normalize import normalize
 from skill.dialogue.render import offered_answers
 from skill.dialogue.yamlpos import Mark
 
@@ -52,11 +52,7 @@ def default_dialogs_dir() -> Path:
 
 def normalizer() -> Callable[[str], str]:
     """The matcher's normalizer, so 'I'm okay' and 'im okay' clash as they would live."""
-    if importlib.util.find_spec("skill.dialogue.normalize") is not None:
-        from skill.dialogue.normalize import normalize
-
-        return normalize
-    return lambda s: " ".join(re.sub(r"[^\w\s']", " ", s.lower()).split())  # pragma: no cover
+    return normalize
 
 
 # --------------------------------------------------------------------------
@@ -674,20 +670,9 @@ def _resolve(label: str) -> Path:
 
 
 def vocabulary_warnings(bundle: Bundle) -> list[str]:
-    """Ask the recognizer models (H4's ``skill.speech.models``) about words they do not know.
+    """Ask the recognizer models (``skill.speech.models``) about words they do not know (warnings only)."""
+    from skill.speech.models import unknown_words_warning
 
-    Optional: only when ``skill.speech.models`` provides ``unknown_words_warning``.
-    """
-    if importlib.util.find_spec("skill.speech.models") is None:
-        return []
-    try:
-        import skill.speech.models as models
-    except Exception as exc:  # an optional helper must never break the check
-        log.debug("skill.speech.models not importable: %s", exc)
-        return []
-    fn = getattr(models, "unknown_words_warning", None)
-    if not callable(fn):
-        return []
     phrases: list[str] = []
     for phr in bundle.vocabulary.values():
         phrases += phr
@@ -700,7 +685,7 @@ def vocabulary_warnings(bundle: Bundle) -> list[str]:
             for phr in node.intents.values():
                 phrases += phr
     try:
-        return list(fn(sorted(set(phrases))))
-    except Exception as exc:
+        return list(unknown_words_warning(sorted(set(phrases))))
+    except Exception as exc:  # reading a model's word list must never break the check
         log.debug("unknown_words_warning failed: %s", exc)
         return []

@@ -551,7 +551,7 @@ def run_cli(args, out=None, err=None) -> int:
     import sys
     out = out or sys.stdout
     err = err or sys.stderr
-    given = getattr(args, "models_dir", None)
+    given = vars(args).get("models_dir")  # SUPPRESSed when not given
     folder = Path(given).expanduser() if given else default_models_dir()
     sweep_leftovers(folder)  # what a killed download left
     if args.models_command == "list":

@@ -566,7 +566,7 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
     """``notes_dir`` from the settings file, so the CLI finds the notes the check-ins keep."""
     from skill.storage import config
 
-    given = getattr(args, "config", None)
+    given = vars(args).get("config")  # absent when the notes parser is used alone
     values, problems = config.load(Path(given).expanduser() if given else paths.config_file())
     for problem in problems:
         print(problem, file=err)
@@ -575,7 +575,7 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
 
 def _confirm_delete_all(store: NotesStore, args: argparse.Namespace, stdin, out, err) -> bool | None:
     """True to go ahead; False if the person said no; None if nobody could be asked."""
-    if getattr(args, "yes", False):
+    if vars(args).get("yes"):  # only "delete" has --yes
         return True
     try:
         at_terminal = stdin is not None and stdin.isatty()
@@ -606,7 +606,7 @@ def run_cli(args: argparse.Namespace, out=None, err=None, stdin=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     stdin = stdin or sys.stdin
-    store = NotesStore(getattr(args, "notes_dir", None) or _configured_dir(args, err))
+    store = NotesStore(vars(args).get("notes_dir") or _configured_dir(args, err))
     command = args.notes_command
     try:
         store.sweep()  # hidden temporary files a killed session left hold a whole note
