@@ -25,6 +25,9 @@ FLOW = "aftercare"
 #: The speech recognizer chosen when none is named.
 BACKEND = "auto"
 
+#: Between names written on one line ("Sam, Alex"): --names, setup, a notes file's header.
+NAME_SEPARATOR = ","
+
 Device = int | str | None  # a device number or part of its name; None: the system's default
 
 
@@ -63,3 +66,8 @@ class Settings:
     debug_transcripts: bool = False
     list_voices: bool = False
     list_devices: bool = False
+
+
+def split_names(text: str) -> list[str]:
+    """Names written on one line, as typed ("Sam, Alex"); empty parts are kept for the caller to judge."""
+    return [part.strip() for part in text.split(NAME_SEPARATOR)]

@@ -31,7 +31,7 @@ import yaml
 
 from skill.dialogue.conditions import SETTINGS
 from skill.dialogue.readlimit import read_bounded
-from skill.settings import Settings
+from skill.settings import Settings, split_names
 from skill.storage import atomic, paths
 
 _DEFAULT = Settings()
@@ -79,7 +79,7 @@ def check_names(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        items = [part for part in value.split(",")]
+        items = split_names(value)
     elif isinstance(value, list):
         items = value
     else:

@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 from skill.storage import atomic, paths
 from skill.dialogue.render import UNKNOWN_NOTES_FROM, join_names
 from skill.dialogue.readlimit import read_bounded
+from skill.settings import NAME_SEPARATOR, split_names
 
 TITLE = "# Aftercare notes"
 NOTES_HEADING = "## Notes"
@@ -130,7 +131,7 @@ def render(date: str, flow: str, notes: list[str], people: Sequence[str] | None 
     """The whole Markdown file for a session (``people`` None: no ``People:`` line)."""
     lines = [TITLE, "", f"- Date: {date}", f"- Flow: {flow}"]
     if people is not None:
-        lines.append(f"- People: {', '.join(people) if people else NO_NAMES}")
+        lines.append(f"- People: {(NAME_SEPARATOR + ' ').join(people) if people else NO_NAMES}")
     lines += ["", NOTES_HEADING, ""]
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -169,7 +170,7 @@ def parse_people(text: str) -> tuple[str, ...] | None:
             value = stripped[len("- People:"):].strip()
             if not value or value.startswith("("):
                 return ()
-            return tuple(n.strip() for n in value.split(",") if n.strip())
+            return tuple(n for n in split_names(value) if n)
     return None
 
 
