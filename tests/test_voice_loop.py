@@ -121,6 +121,7 @@ class Recognizer:
         self.started.append(None if phrases is None else tuple(phrases))
         self.grammar = None if phrases is None else set(phrases)
         self._partial = ""
+        self._speaking = False
 
     def feed(self, pcm: bytes):
         if self.fail_on_feed:
@@ -132,14 +133,17 @@ class Recognizer:
                 text = ""  # outside the grammar: rejected, as the real backends do
             return Result(text, 0.9 if text else 0.0)
         self._partial = "..." if pcm == b"P" else ""
+        self._speaking = pcm in (b"P", b"S")  # b"S": mid-utterance with no partial (as Whisper)
         return None
 
     def partial(self) -> str:
         return self._partial
 
+    _speaking = False
+
     @property
     def in_speech(self) -> bool:
-        return bool(self._partial)
+        return self._speaking
 
     def flush(self):
         return None
@@ -307,6 +311,17 @@ def test_timer_restarts_while_someone_is_mid_utterance():
     s, engine, *_ = make([ASK], script=script)
     s.run()
     assert engine.events == [Heard("good", 0.9)]
+
+
+def test_timer_restarts_while_a_recognizer_without_partials_hears_speech():
+    script = at(3.0, *[b"S"] * 60, b"W:good")  # 6 s of talking, no partial transcript
+    s, engine, *_ = make([ASK], script=script)
+    s.run()
+    assert engine.events == [Heard("good", 0.9)]
+    quiet = at(3.0, *[b"Q"] * 60, b"W:good")  # the same 6 s of quiet blocks: the timer runs out
+    s, engine, *_ = make([ASK], script=quiet)
+    s.run()
+    assert engine.events == [Silence()]
 
 
 def test_rejected_speech_is_sent_as_unclear():
