@@ -15,6 +15,7 @@ from skill.speech.audio import AudioError, MicLost
 from skill.dialogue.protocol import (Adjust, DeleteNote, End, EnterNode, Heard, Listen, NoteFailed,
                             NoteSaved, SaveNote, Say, Silence, Timeout, Wait)
 from skill.speech.recognizer import RecognizerError, Result
+from skill.storage.notes import NotesError
 from skill.shell.voice_loop import (MIC_BACK, MIC_LOST, SPEECH_UNAVAILABLE, Devices, VoiceSession,
                               barge_allowed, barge_heard, barge_phrases, is_echo)
 
@@ -212,7 +213,7 @@ class Notes:
 
     def add(self, text: str) -> str:
         if self.fail:
-            raise OSError("disk full")
+            raise NotesError("could not keep the note: disk full")
         self.kept.append(text)
         return f"n{len(self.kept)}"
 
@@ -400,6 +401,16 @@ def test_notes_saved_failed_and_deleted():
     s, engine, *_ = make([[SaveNote("x")]], notes=None)
     s.run()
     assert isinstance(engine.events[0], NoteFailed)
+
+
+def test_a_failing_note_never_quotes_what_was_said():
+    class Broken(Notes):
+        def add(self, text: str) -> str:
+            raise ValueError(f"bad note {text!r}")  # an unexpected error whose message quotes the note
+
+    s, engine, *_ = make([[SaveNote("more blankets")]], notes=Broken())
+    s.run()
+    assert isinstance(engine.events[0], NoteFailed) and "blankets" not in engine.events[0].reason
 
 
 def test_adjust_changes_the_next_synthesis():

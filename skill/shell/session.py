@@ -22,10 +22,10 @@ from typing import Iterator
 
 from skill.dialogue.dialog import Bundle
 from skill.dialogue.engine import Engine
-from skill.dialogue.protocol import SessionContext
+from skill.dialogue.protocol import Event, NoteFailed, NoteSaved, SessionContext
 from skill.settings import Settings
 from skill.storage.eventlog import EventLog, open_private
-from skill.storage.notes import EarlierNotes, NotesStore
+from skill.storage.notes import EarlierNotes, NotesError, NotesStore
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,29 @@ def open_session(settings: Settings, bundle: Bundle) -> Session:
     context = context_for(settings, notes)
     engine = Engine(bundle, settings.flow, context, seed=seed_for(settings))
     return Session(engine, context, notes)
+
+
+def keep_note(store: NotesStore | None, text: str) -> Event:
+    """Keep a note; a failure becomes NoteFailed with one line saying why, never a crash."""
+    if store is None:
+        return NoteFailed("notes are not available")
+    try:
+        return NoteSaved(str(store.add(text)))
+    except NotesError as exc:  # one line that says why: permission, disk full, read-only
+        log.warning("%s", exc)
+        return NoteFailed(str(exc))
+    except Exception as exc:  # never the text: an exception's message might quote it
+        log.warning("could not keep a note: %s", exc.__class__.__name__)
+        return NoteFailed(exc.__class__.__name__)
+
+
+def forget_last_note(store: NotesStore | None) -> None:
+    """Forget the note kept last in this session (a failure is one warning line)."""
+    if store is not None:
+        try:
+            store.delete_last()
+        except Exception as exc:
+            log.warning("could not forget the note: %s", exc.__class__.__name__)
 
 
 @contextmanager

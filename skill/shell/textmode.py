@@ -27,7 +27,6 @@ from skill.dialogue.protocol import (
     Event,
     Heard,
     Listen,
-    NoteFailed,
     NoteSaved,
     SaveNote,
     Say,
@@ -35,9 +34,9 @@ from skill.dialogue.protocol import (
     Wait,
 )
 from skill.settings import Settings
-from skill.shell.session import event_log, open_session
+from skill.shell.session import event_log, forget_last_note, keep_note, open_session
 from skill.storage.eventlog import EventLog, EventLogRefused
-from skill.storage.notes import NotesError, NotesStore
+from skill.storage.notes import NotesStore
 
 log = logging.getLogger(__name__)
 
@@ -74,28 +73,6 @@ def read_line(stream: BinaryIO) -> str | None:
     text = data.decode("utf-8", errors="replace")
     text = "".join(ch if ch.isprintable() or ch == " " else " " for ch in text.rstrip("\r\n"))
     return text[:MAX_LINE]
-
-
-def save_note(store: NotesStore | None, text: str) -> Event:
-    """Keep a note; a failure becomes NoteFailed with one line saying why, never a crash."""
-    if store is None:
-        return NoteFailed("notes are not available")
-    try:
-        return NoteSaved(str(store.add(text)))
-    except NotesError as exc:  # one line that says why: permission, disk full, read-only
-        log.warning("%s", exc)
-        return NoteFailed(str(exc))
-    except Exception as exc:  # never the text: an exception's message might quote it
-        log.warning("could not keep a note: %s", exc.__class__.__name__)
-        return NoteFailed(exc.__class__.__name__)
-
-
-def delete_last_note(store: NotesStore | None) -> None:
-    if store is not None:
-        try:
-            store.delete_last()
-        except Exception as exc:
-            log.warning("could not forget the note: %s", exc.__class__.__name__)
 
 
 class TextSession:
@@ -161,10 +138,10 @@ class TextSession:
                     return self.eof()
                 event = Heard(line if line.strip() else "continue", 1.0)
             elif isinstance(action, SaveNote):
-                event = save_note(self.notes, action.text)
+                event = keep_note(self.notes, action.text)
                 self.events.note_result(isinstance(event, NoteSaved))
             elif isinstance(action, DeleteNote):
-                delete_last_note(self.notes)
+                forget_last_note(self.notes)
             elif isinstance(action, End):
                 return None
         if event is None:  # the engine always ends with an awaiting action; be safe anyway

@@ -39,7 +39,7 @@ from skill.settings import Settings
 from skill.shell import devices as devices_mod
 from skill.shell import offline
 from skill.shell.devices import Devices
-from skill.shell.session import event_log, open_session
+from skill.shell.session import event_log, forget_last_note, keep_note, open_session
 from skill.speech import tts
 from skill.speech.audio import AudioError, MicLost
 from skill.speech.recognizer import Recognizer, RecognizerError, Result
@@ -532,21 +532,10 @@ class VoiceSession:
     # ---- notes ----------------------------------------------------------------
 
     def save_note(self, action: SaveNote) -> Event:
-        if self.notes is None:
-            return NoteFailed("notes are turned off")
-        try:
-            return NoteSaved(self.notes.add(action.text) or "")
-        except Exception as exc:  # NotesError: one line, never fatal
-            log.warning("could not keep the note: %s", exc)
-            return NoteFailed(str(exc))
+        return keep_note(self.notes, action.text)
 
     def delete_note(self) -> None:
-        if self.notes is None:
-            return
-        try:
-            self.notes.delete_last()
-        except Exception as exc:
-            log.warning("could not forget the note: %s", exc)
+        forget_last_note(self.notes)
 
 
 # --------------------------------------------------------------------------
