@@ -537,3 +537,33 @@ def test_barge_heard_needs_a_barge_phrase_said_not_negated():
     assert not barge_heard("Don't stop.", phrases) and not barge_heard("I can't stop", phrases)
     assert not barge_heard("I'm okay, thanks.", phrases)  # an early answer does not cut the prompt
     assert not barge_heard("stopping", phrases) and not barge_heard("", phrases)
+
+
+def test_the_real_devices_fit_the_typed_seams():
+    """The Protocols the session is typed with are the real classes' own members."""
+    import inspect
+
+    from skill.shell.devices import LazyRecognizer
+    from skill.speech import audio, recognizer
+    from skill.speech.recognizer_sphinx import SphinxRecognizer
+    from skill.speech.recognizer_vosk import VoskRecognizer
+    from skill.speech.recognizer_whisper import WhisperRecognizer
+
+    def members(protocol) -> set[str]:
+        return {name for name in vars(protocol) if not name.startswith("_")}
+
+    def has(cls, names) -> set[str]:
+        """The names ``cls`` lacks, as a class member or an attribute its __init__ sets."""
+        init = inspect.getsource(cls.__init__) if "__init__" in vars(cls) else ""
+        return {name for name in names if not hasattr(cls, name) and f"self.{name} =" not in init}
+
+    assert has(audio.MicStream, members(audio.Microphone)) == set()
+    assert has(audio.Player, members(audio.Speaker)) == set()
+    assert has(LazyRecognizer, members(recognizer.RecognizerSource)) == set()
+    for cls in (SphinxRecognizer, VoskRecognizer, WhisperRecognizer):
+        assert has(cls, members(recognizer.Recognizer) - {"name", "sample_rate"}) == set(), cls
+        assert isinstance(inspect.getattr_static(cls, "in_speech"), property), cls
+    for fake in (Player, Mic, Recognizer, Loaded):
+        wanted = {Player: audio.Speaker, Mic: audio.Microphone, Recognizer: recognizer.Recognizer,
+                  Loaded: recognizer.RecognizerSource}[fake]
+        assert has(fake, members(wanted) - {"name", "sample_rate"}) == set(), fake
