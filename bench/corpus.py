@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from bench import REPO, default_cache
 from bench import audio, texts
+from skill.settings import SAFE_WORD
 
 if TYPE_CHECKING:
     from skill.dialogue.dialog import Bundle
@@ -189,7 +190,7 @@ def read_affirmative(dialogs: Path) -> frozenset[str]:
 
 
 def labels_for_node(spec: NodeSpec, commands: dict[str, tuple[str, ...]],
-                    safe_word: str = "red",
+                    safe_word: str = SAFE_WORD,
                     positive_intents: frozenset[str] = texts.POSITIVE_INTENTS) -> list[Label]:
     """All labels at one node. Phrases claimed by two outcomes are left out:
     they have no right answer to measure against."""
@@ -434,7 +435,7 @@ class Corpus:
 
 
 def build_english(dialogs: Path, per_stratum: dict[str, int] | None, voices=VOICES_EN,
-                  rates=RATES, snrs=SNRS, safe_word: str = "red") -> tuple[list[Label], list[Utterance]]:
+                  rates=RATES, snrs=SNRS, safe_word: str = SAFE_WORD) -> tuple[list[Label], list[Utterance]]:
     """Labels for every listening node, and the sample of utterances to run."""
     commands = read_commands(dialogs)
     positive = read_affirmative(dialogs)

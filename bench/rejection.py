@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from bench import REPO, default_cache
 from bench import corpus as C
 from bench import report
+from skill.settings import SAFE_WORD
 
 if TYPE_CHECKING:
     from pocketsphinx import Decoder
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("bench.rejection")
 
 TUNE_SEED = C.SEED + 1000
-SAFE_WORD = "red"
 
 
 @dataclass

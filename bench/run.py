@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 from bench import REPO, default_cache  # noqa: E402
 from bench.corpus import Corpus, Label, Utterance, read_commands, read_nodes  # noqa: E402
 from bench import texts  # noqa: E402
+from skill.settings import SAFE_WORD  # noqa: E402
 
 if TYPE_CHECKING:  # imported lazily below, so the harness loads fast
     from skill.dialogue.dialog import Bundle
@@ -192,7 +193,7 @@ def english_vosk_model() -> Path | None:
 class Pipeline:
     """Matcher, engine snapshots and TTS for one language's corpus."""
 
-    def __init__(self, dialogs: Path, lang: str, safe_word: str = "red"):
+    def __init__(self, dialogs: Path, lang: str, safe_word: str = SAFE_WORD):
         from skill.dialogue.matcher import Matcher
         from skill.speech import tts
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -36,16 +37,18 @@ def test_parser_has_run_options_and_check():
 
 def test_registered_modules_add_their_subcommands():
     subs = _subcommands(cli.build_parser())
-    for module, name in (("skill.storage.notes", "notes"), ("skill.shell.setup", "setup"), ("skill.speech.models", "models")):
-        if cli._exists(module) and hasattr(__import__(module, fromlist=["x"]), "register_cli"):
-            assert name in subs
+    assert {"check", "notes", "setup", "models"} <= set(subs)
+    for module, name in (("skill.storage.notes", "notes"), ("skill.shell.setup", "setup"),
+                         ("skill.speech.models", "models")):
+        assert importlib.import_module(module) in cli.SUBCOMMAND_MODULES
+        assert subs[name].get_default("func") is importlib.import_module(module).run_cli
 
 
-def test_missing_modules_are_skipped(monkeypatch):
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["skill.does_not_exist_yet", "skill.storage.notes"])
-    monkeypatch.setattr(cli, "OPTION_MODULES", ["skill.also_missing"])
+def test_option_modules_add_their_options():
     parser = cli.build_parser()
-    assert "check" in _subcommands(parser)
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    assert {"--voice", "--list-devices", "--input-device", "--backend"} <= flags  # skill.shell.devices
+    assert {"--config", "--notes-dir", "--no-notes", "--debug-transcripts"} <= flags  # skill.storage.config
 
 
 def test_a_module_can_register_a_subcommand(monkeypatch, tmp_path):
@@ -58,8 +61,9 @@ def test_a_module_can_register_a_subcommand(monkeypatch, tmp_path):
         "    parser.add_argument('--colour', default='blue')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ["extra_cli_mod"])
-    monkeypatch.setattr(cli, "OPTION_MODULES", ["extra_cli_mod"])
+    extra = importlib.import_module("extra_cli_mod")
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", (extra,))
+    monkeypatch.setattr(cli, "OPTION_MODULES", (extra,))
     assert cli.build_parser().parse_args([]).colour == "blue"
     assert cli.main(["hello"]) == 7
 

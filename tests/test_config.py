@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skill.settings import Settings
 from skill.storage import config
 
 BAD = Path(__file__).parent / "data" / "bad_configs"
@@ -51,9 +53,10 @@ def test_bad_config_through_apply_uses_defaults_and_warns(tmp_path, name):
     target.write_bytes((BAD / name).read_bytes())
     args = _parser().parse_args(["--config", str(target)])
     warnings: list[str] = []
-    used = config.apply(args, warn=warnings.append)
+    used = config.values_of(config.apply(args, warn=warnings.append))
     assert warnings == [line.replace("config.yaml", str(target), 1) for line in EXPECTED[name]]
     good, _ = config.parse(target.read_bytes())
+    assert set(used) == set(config.BY_KEY) - {"version"}
     for key, value in used.items():
         assert value == good.get(key, config.BY_KEY[key].default), key
 
@@ -62,11 +65,11 @@ def test_apply_reports_on_stderr_by_default(tmp_path, capsys):
     target = tmp_path / "config.yaml"
     target.write_text("setting: sofa\nrate: fast\n")
     args = _parser().parse_args(["--config", str(target)])
-    config.apply(args)
+    used = config.apply(args)
     err = capsys.readouterr().err
     assert err == (f"{target}:2: rate must be a whole number of words per minute from 90 to 220, "
                    "not 'fast' (using default a calm pace for the setting)\n")
-    assert args.rate is None and args.setting == "sofa"
+    assert used.rate is None and used.setting == "sofa"
 
 
 def test_file_fills_what_the_cli_left_out_and_cli_wins(tmp_path):
@@ -74,35 +77,34 @@ def test_file_fills_what_the_cli_left_out_and_cli_wins(tmp_path):
     target.write_text("names: [Sam, Alex]\nsetting: bath\nrate: 120\nnotes: false\nsafe_word: Banana\n")
     args = _parser().parse_args(["--config", str(target), "--setting", "car", "--rate", "200"])
     used = config.apply(args, warn=pytest.fail)
-    assert args.names == ["Sam", "Alex"]
-    assert args.setting == "car" and args.rate == 200
-    assert args.notes_enabled is False
-    assert args.safe_word == "banana"
-    assert used["setting"] == "car"
+    assert used.names == ("Sam", "Alex")
+    assert used.setting == "car" and used.rate == 200
+    assert used.notes_enabled is False
+    assert used.safe_word == "banana"
+    assert config.values_of(used)["setting"] == "car"
 
 
 def test_no_notes_flag_wins_over_file(tmp_path):
     target = tmp_path / "config.yaml"
     target.write_text("notes: true\n")
     args = _parser().parse_args(["--config", str(target), "--no-notes"])
-    config.apply(args, warn=pytest.fail)
-    assert args.notes_enabled is False
+    assert config.apply(args, warn=pytest.fail).notes_enabled is False
 
 
 def test_defaults_without_any_file(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path / "none"))
     args = _parser().parse_args([])
     used = config.apply(args, warn=pytest.fail)
-    assert used == {k: v for k, v in config.defaults().items() if k != "version"}
-    assert args.debug_transcripts is False and args.names == []
+    assert config.values_of(used) == {k: v for k, v in config.defaults().items() if k != "version"}
+    assert used == Settings()
+    assert used.debug_transcripts is False and used.names == ()
 
 
 def test_default_location_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
     (tmp_path / "config.yaml").write_text("setting: bedside\n")
     args = _parser().parse_args([])
-    config.apply(args, warn=pytest.fail)
-    assert args.setting == "bedside"
+    assert config.apply(args, warn=pytest.fail).setting == "bedside"
 
 
 def test_missing_explicit_config_is_one_line_exit_2(tmp_path, capsys):
@@ -214,8 +216,8 @@ def test_ranges_and_backends_agree_with_the_voice_loop():
 def test_unset_rate_and_volume_stay_none_so_the_setting_can_pace_them(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
     args = _parser().parse_args([])
-    config.apply(args, warn=pytest.fail)
-    assert args.rate is None and args.volume is None and args.backend == "auto"
+    used = config.apply(args, warn=pytest.fail)
+    assert used.rate is None and used.volume is None and used.backend == "auto"
 
 
 def test_the_documented_example_config_is_valid():
@@ -231,8 +233,8 @@ def test_debug_transcripts_only_ever_reach_a_terminal(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
     args = _parser().parse_args(["--debug-transcripts"])
     warnings: list[str] = []
-    config.apply(args, warn=warnings.append)  # under pytest, stderr is captured: not a terminal
-    assert args.debug_transcripts is False
+    used = config.apply(args, warn=warnings.append)  # under pytest, stderr is captured: not a terminal
+    assert used.debug_transcripts is False
     assert warnings == ["--debug-transcripts: ignored, because standard error is not a terminal"]
 
 
@@ -244,5 +246,23 @@ def test_debug_transcripts_stay_on_at_a_terminal(tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
     monkeypatch.setattr(config.sys, "stderr", Tty())
     args = _parser().parse_args(["--debug-transcripts"])
-    config.apply(args, warn=pytest.fail)
-    assert args.debug_transcripts is True
+    assert config.apply(args, warn=pytest.fail).debug_transcripts is True
+
+
+def test_every_file_setting_has_its_default_in_settings():
+    """A default is written once: config's defaults are the Settings defaults."""
+    fields = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for field_ in config.FIELDS[1:]:
+        default = list(fields[field_.dest]) if isinstance(fields[field_.dest], tuple) else fields[field_.dest]
+        assert field_.default == default, field_.key
+
+
+def test_command_line_only_options_are_copied_into_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("AFTERCARE_CONFIG_DIR", str(tmp_path))
+    parser = _parser()
+    parser.add_argument("--flow", default="aftercare")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-chime", dest="chime", action="store_false", default=True)
+    used = config.apply(parser.parse_args(["--flow", "quick", "--seed", "7", "--no-chime"]), warn=pytest.fail)
+    assert (used.flow, used.seed, used.chime) == ("quick", 7, False)
+    assert config.apply(parser.parse_args([]), warn=pytest.fail).seed is None

@@ -126,13 +126,12 @@ def test_report_names_what_was_blocked(local_server):
 
 def test_voice_loop_runs_every_session_under_the_guard(monkeypatch):
     """run() wraps the session in the guard (a session that tries to connect is caught)."""
-    import argparse
-
+    from skill.settings import Settings
     from skill.shell import voice_loop
 
     seen = {}
 
-    def fake_session(args, bundle, events):
+    def fake_session(settings, bundle, events):
         seen["active"] = offline._guard.active
         try:
             socket.getaddrinfo("example.org", 80)
@@ -147,8 +146,7 @@ def test_voice_loop_runs_every_session_under_the_guard(monkeypatch):
         def write(self, rec):
             records.append(rec)
 
-    args = argparse.Namespace(event_log=Log())
-    assert voice_loop.run(args, bundle=None) == 0
+    assert voice_loop.run(Settings(), bundle=None, events=Log()) == 0
     assert seen == {"active": True, "blocked": True}
     assert records[-1]["event"] == "offline" and records[-1]["network_attempts"] == 1
     assert offline._guard.active is False
@@ -161,7 +159,7 @@ def test_text_mode_sessions_are_guarded_too(monkeypatch, tmp_path):
     monkeypatch.setenv("AFTERCARE_DATA_DIR", str(tmp_path / "data"))
     seen = {}
 
-    def fake_run(args, bundle):
+    def fake_run(settings, bundle):
         seen["active"] = offline._guard.active
         return 0
 

@@ -200,16 +200,15 @@ def test_read_line_caps_and_decodes():
 
 def test_waiting_line_shown_once_per_wait(tmp_path):
     """Lines typed during a quiet wait that are not 'continue' do not repeat the waiting line."""
-    import argparse
-
-    from skill.shell import textmode
     from skill.dialogue.validate import load_checked
+    from skill.settings import Settings
+    from skill.shell import textmode
 
     bundle, _ = load_checked(ROOT / "dialogs")
-    args = argparse.Namespace(flow="aftercare", names=["Sam", "Alex"], setting="sofa", safe_word="red", seed=1,
-                              events=None, notes_enabled=False, notes_dir=str(tmp_path))
+    settings = Settings(flow="aftercare", names=("Sam", "Alex"), setting="sofa", safe_word="red", seed=1,
+                        events=None, notes_enabled=False, notes_dir=str(tmp_path))
     stdout = io.StringIO()
-    rc = textmode.run(args, bundle, stdin=io.BytesIO(b"hmm\nnot yet\ncontinue\nstop\n"), stdout=stdout)
+    rc = textmode.run(settings, bundle, stdin=io.BytesIO(b"hmm\nnot yet\ncontinue\nstop\n"), stdout=stdout)
     assert rc == 0
     assert stdout.getvalue().count(WAITING) == 1
     assert "Sam," in stdout.getvalue()

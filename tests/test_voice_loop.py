@@ -15,6 +15,7 @@ from skill.speech.audio import AudioError, MicLost
 from skill.dialogue.protocol import (Adjust, DeleteNote, End, EnterNode, Heard, Listen, NoteFailed,
                             NoteSaved, SaveNote, Say, Silence, Timeout, Wait)
 from skill.speech.recognizer import RecognizerError, Result
+from skill.storage.notes import NotesError
 from skill.shell.voice_loop import (MIC_BACK, MIC_LOST, SPEECH_UNAVAILABLE, Devices, VoiceSession,
                               barge_allowed, barge_heard, barge_phrases, is_echo)
 
@@ -56,6 +57,9 @@ class Player:
     @property
     def ended_at(self) -> float:
         return self.end
+
+    def append(self, samples, rate) -> bool:
+        return False  # cannot queue: the loop plays the rest once this ends
 
     def stop(self) -> None:
         if self.busy:
@@ -118,6 +122,7 @@ class Recognizer:
         self.started.append(None if phrases is None else tuple(phrases))
         self.grammar = None if phrases is None else set(phrases)
         self._partial = ""
+        self._speaking = False
 
     def feed(self, pcm: bytes):
         if self.fail_on_feed:
@@ -129,16 +134,39 @@ class Recognizer:
                 text = ""  # outside the grammar: rejected, as the real backends do
             return Result(text, 0.9 if text else 0.0)
         self._partial = "..." if pcm == b"P" else ""
+        self._speaking = pcm in (b"P", b"S")  # b"S": mid-utterance with no partial (as Whisper)
         return None
 
     def partial(self) -> str:
         return self._partial
+
+    _speaking = False
+
+    @property
+    def in_speech(self) -> bool:
+        return self._speaking
 
     def flush(self):
         return None
 
     def known_words(self):
         return None
+
+
+class Loaded:
+    """A RecognizerSource whose recognizer is loaded already."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+
+    def begin(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self):
+        return self.recognizer
 
 
 class Engine:
@@ -185,7 +213,7 @@ class Notes:
 
     def add(self, text: str) -> str:
         if self.fail:
-            raise OSError("disk full")
+            raise NotesError("could not keep the note: disk full")
         self.kept.append(text)
         return f"n{len(self.kept)}"
 
@@ -209,7 +237,7 @@ def make(steps, script=(), opens=(), synth_ok=True, typed=None, rec=None, chime=
     notices: list[str] = []
     recognizer = rec or Recognizer()
     dev = Devices(synth=synth, player=Player(clock), mic=Mic(clock, script, opens),
-                  recognizer=lambda: recognizer,
+                  recognizer=Loaded(recognizer),
                   chime=(lambda v: np.zeros(int(0.4 * RATE), dtype=np.int16)) if chime else None,
                   chime_rate=RATE, clock=clock, sleep=clock.sleep,
                   say_line=lines.append, notice=notices.append, typed=typed,
@@ -284,6 +312,17 @@ def test_timer_restarts_while_someone_is_mid_utterance():
     s, engine, *_ = make([ASK], script=script)
     s.run()
     assert engine.events == [Heard("good", 0.9)]
+
+
+def test_timer_restarts_while_a_recognizer_without_partials_hears_speech():
+    script = at(3.0, *[b"S"] * 60, b"W:good")  # 6 s of talking, no partial transcript
+    s, engine, *_ = make([ASK], script=script)
+    s.run()
+    assert engine.events == [Heard("good", 0.9)]
+    quiet = at(3.0, *[b"Q"] * 60, b"W:good")  # the same 6 s of quiet blocks: the timer runs out
+    s, engine, *_ = make([ASK], script=quiet)
+    s.run()
+    assert engine.events == [Silence()]
 
 
 def test_rejected_speech_is_sent_as_unclear():
@@ -362,6 +401,16 @@ def test_notes_saved_failed_and_deleted():
     s, engine, *_ = make([[SaveNote("x")]], notes=None)
     s.run()
     assert isinstance(engine.events[0], NoteFailed)
+
+
+def test_a_failing_note_never_quotes_what_was_said():
+    class Broken(Notes):
+        def add(self, text: str) -> str:
+            raise ValueError(f"bad note {text!r}")  # an unexpected error whose message quotes the note
+
+    s, engine, *_ = make([[SaveNote("more blankets")]], notes=Broken())
+    s.run()
+    assert isinstance(engine.events[0], NoteFailed) and "blankets" not in engine.events[0].reason
 
 
 def test_adjust_changes_the_next_synthesis():
@@ -488,3 +537,33 @@ def test_barge_heard_needs_a_barge_phrase_said_not_negated():
     assert not barge_heard("Don't stop.", phrases) and not barge_heard("I can't stop", phrases)
     assert not barge_heard("I'm okay, thanks.", phrases)  # an early answer does not cut the prompt
     assert not barge_heard("stopping", phrases) and not barge_heard("", phrases)
+
+
+def test_the_real_devices_fit_the_typed_seams():
+    """The Protocols the session is typed with are the real classes' own members."""
+    import inspect
+
+    from skill.shell.devices import LazyRecognizer
+    from skill.speech import audio, recognizer
+    from skill.speech.recognizer_sphinx import SphinxRecognizer
+    from skill.speech.recognizer_vosk import VoskRecognizer
+    from skill.speech.recognizer_whisper import WhisperRecognizer
+
+    def members(protocol) -> set[str]:
+        return {name for name in vars(protocol) if not name.startswith("_")}
+
+    def has(cls, names) -> set[str]:
+        """The names ``cls`` lacks, as a class member or an attribute its __init__ sets."""
+        init = inspect.getsource(cls.__init__) if "__init__" in vars(cls) else ""
+        return {name for name in names if not hasattr(cls, name) and f"self.{name} =" not in init}
+
+    assert has(audio.MicStream, members(audio.Microphone)) == set()
+    assert has(audio.Player, members(audio.Speaker)) == set()
+    assert has(LazyRecognizer, members(recognizer.RecognizerSource)) == set()
+    for cls in (SphinxRecognizer, VoskRecognizer, WhisperRecognizer):
+        assert has(cls, members(recognizer.Recognizer) - {"name", "sample_rate"}) == set(), cls
+        assert isinstance(inspect.getattr_static(cls, "in_speech"), property), cls
+    for fake in (Player, Mic, Recognizer, Loaded):
+        wanted = {Player: audio.Speaker, Mic: audio.Microphone, Recognizer: recognizer.Recognizer,
+                  Loaded: recognizer.RecognizerSource}[fake]
+        assert has(fake, members(wanted) - {"name", "sample_rate"}) == set(), fake

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Union
 
+from skill.settings import SETTING
+
 SETTINGS = ("bath", "sofa", "bedside", "car")
 NAMES = ("setting", "people", "has_notes", "notes_ours", "notes", "note_kept", "answer.NODE")
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
@@ -148,7 +150,7 @@ FLAGS = ("has_notes", "notes_ours", "notes", "note_kept")
 class CondEnv:
     """What a condition can see. ``answers`` maps node id -> intents given there."""
 
-    setting: str = "sofa"
+    setting: str = SETTING
     people: int = 0
     answers: Mapping[str, "set[str] | frozenset[str]"] = field(default_factory=dict)
     has_notes: bool = False

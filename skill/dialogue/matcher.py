@@ -38,6 +38,8 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
+from skill.settings import SAFE_WORD
+
 from .normalize import normalize
 
 __all__ = [
@@ -430,7 +432,7 @@ class Matcher:
     def __init__(
         self,
         commands: Mapping[str, Sequence[str]],
-        safe_word: str = "red",
+        safe_word: str = SAFE_WORD,
         threshold: float = DEFAULT_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
         *,

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from skill.settings import SAFE_WORD, SETTING
+
 # --------------------------------------------------------------------------
 # Events: shell -> engine
 # --------------------------------------------------------------------------
@@ -179,8 +181,8 @@ class SessionContext:
     """
 
     names: list[str] = field(default_factory=list)
-    setting: str = "sofa"
-    safe_word: str = "red"
+    setting: str = SETTING
+    safe_word: str = SAFE_WORD
     notes_enabled: bool = True
     last_notes: list[str] = field(default_factory=list)
     last_notes_ours: bool = True

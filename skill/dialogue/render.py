@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from skill.settings import SAFE_WORD, SETTING
+
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 #: {notes_from} for earlier notes whose file does not say whose they are.
 UNKNOWN_NOTES_FROM = "an earlier check-in"
@@ -47,8 +49,8 @@ class Who:
 
     names: tuple[str, ...] = field(default_factory=tuple)
     person: str | None = None
-    setting: str = "sofa"
-    safe_word: str = "red"
+    setting: str = SETTING
+    safe_word: str = SAFE_WORD
     notes_from: str = ""  # whose earlier notes are offered: "Sam and Alex"
     notes_when: str = ""  # when they were kept: "on Tuesday"; "" unknown
     support_line: str = ""

@@ -1,34 +1,34 @@
 """The command line: ``python run.py``, ``python -m skill`` and ``aftercare`` all land here.
 
 The default action runs a check-in (spoken, or typed with ``--text``).
-Subcommands: ``check`` (validate dialogue files) plus whatever the modules in
-:data:`SUBCOMMAND_MODULES` register. Other modules may also add run options
-(``skill.shell.voice_loop.add_arguments``, ``skill.storage.config.add_arguments``) and the
-saved config is merged under the command line (``skill.storage.config.apply``).
-Optional modules are looked up with ``importlib.util.find_spec`` so a
-missing one is skipped, while a broken one still fails loudly in tests.
-Text mode never imports the audio stack.
+Subcommands: ``check`` (validate dialogue files) plus those the modules in
+:data:`SUBCOMMAND_MODULES` register (``register_cli``). The modules in
+:data:`OPTION_MODULES` add run options (``add_arguments``). The saved config
+is merged under the command line into one :class:`skill.settings.Settings`
+(``skill.storage.config.apply``); nothing after that sees argparse.
+Text mode never opens the audio stack.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
-import random
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, NoReturn, Sequence
 
-from skill.shell import hardening
 from skill.dialogue.conditions import SETTINGS
+from skill.settings import SAFE_WORD, Settings
+from skill.shell import devices, hardening, setup
+from skill.speech import models
+from skill.storage import config, notes
 
-#: Modules that may add subcommands: each provides ``register_cli(subparsers)``
+#: Modules that add subcommands: each provides ``register_cli(subparsers)``
 #: and sets ``func`` (args -> exit code) on its parser.
-SUBCOMMAND_MODULES = ["skill.speech.models", "skill.storage.notes", "skill.shell.setup"]
-#: Modules that may add options to the default (check-in) command.
-OPTION_MODULES = ["skill.shell.voice_loop", "skill.storage.config"]
+SUBCOMMAND_MODULES: tuple[ModuleType, ...] = (models, notes, setup)
+#: Modules that add options to the default (check-in) command: ``add_arguments(parser)``.
+OPTION_MODULES: tuple[ModuleType, ...] = (devices, config)
 
 log = logging.getLogger("skill")
 
@@ -46,13 +46,6 @@ examples:
   python run.py check dialogs/quick.yaml       check one file
 
 exit codes: 0 done, 1 error (or problems found by check), 2 bad usage, 130 Ctrl-C"""
-
-
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,15 +88,14 @@ def _examples(name: str, phrases: Sequence[str]) -> list[str]:
 
 def what_you_can_say(directory: Path | None = None) -> str:
     """The commands from dialogs/commands.yaml, for --help (never duplicated here)."""
-    from skill.storage import config
     from skill.dialogue.dialog import load_commands
 
-    directory = directory or _dialogs_dir(argparse.Namespace())
+    directory = directory or _dialogs_dir(None)
     commands, problems = load_commands(directory / "commands.yaml")
     lines = ["what you can say during a check-in, at any question:"]
     if not commands:
         return lines[0] + f"\n  (could not read {directory / 'commands.yaml'}; run 'python run.py check')"
-    safe_word = config.BY_KEY["safe_word"].default
+    safe_word = SAFE_WORD
     for name, command in commands.items():
         examples = ", ".join(f'"{p}"' for p in _examples(name, command.phrases))
         lines.append(f"  {examples}")
@@ -135,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--names", default=None, metavar="NAMES",
                      help='first names, comma-separated, e.g. "Sam,Alex" (none: a solo check-in)')
     run.add_argument("--safe-word", dest="safe_word", default=None, metavar="WORD",
-                     help="a word that always ends the session at once (default: red)")
+                     help=f"a word that always ends the session at once (default: {SAFE_WORD})")
     run.add_argument("--seed", type=int, default=None, metavar="N",
                      help="fix the random choice of wording, to repeat a session exactly")
     run.add_argument("--events", default=None, metavar="FILE",
@@ -147,10 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more diagnostics on standard error (never what was said)")
     for module in OPTION_MODULES:
-        if _exists(module):
-            add = getattr(importlib.import_module(module), "add_arguments", None)
-            if callable(add):
-                add(parser)
+        module.add_arguments(parser)
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND",
                                 title="commands (default: start a check-in)")
@@ -167,17 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the project's dialogs/)")
     check.set_defaults(func=cmd_check)
     for module in SUBCOMMAND_MODULES:
-        if _exists(module):
-            register = getattr(importlib.import_module(module), "register_cli", None)
-            if callable(register):
-                register(sub)
+        module.register_cli(sub)
     return parser
 
 
-def _dialogs_dir(args: argparse.Namespace) -> Path:
+def _dialogs_dir(given: str | None) -> Path:
     from skill.dialogue.validate import default_dialogs_dir
 
-    given = getattr(args, "dialogs", None)
     return Path(given) if given else default_dialogs_dir()
 
 
@@ -187,7 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from skill.dialogue.validate import check_files, errors, vocabulary_warnings
     from skill.speech.models import unknown_words_warning
 
-    directory = _dialogs_dir(args)
+    directory = _dialogs_dir(vars(args).get("dialogs"))  # check's --dialogs is SUPPRESSed when not given
     files = [Path(f) for f in args.files] or sorted(directory.glob("*.yaml"))
     if not files:
         print(f"{directory}: no dialogue files found", file=sys.stderr)
@@ -211,31 +196,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [n.strip() for n in value.split(",") if n.strip()]
-    return [str(n).strip() for n in value if str(n).strip()]  # type: ignore[union-attr]
-
-
 def run_session(args: argparse.Namespace) -> int:
-    """The default action: load and check the dialogues, then run a check-in."""
+    """The default action: merge the settings, load and check the dialogues, then run a check-in."""
+    return run_check_in(config.apply(args))
+
+
+def run_check_in(settings: Settings) -> int:
+    """Load and check the dialogues, then run a check-in (typed or spoken)."""
     from skill.dialogue.validate import errors, load_checked
 
-    if _exists("skill.storage.config"):
-        config = importlib.import_module("skill.storage.config")
-        apply = getattr(config, "apply", None)
-        if callable(apply):
-            apply(args)
-    args.names = _names(getattr(args, "names", None))
-    args.setting = getattr(args, "setting", None) or "sofa"
-    args.safe_word = getattr(args, "safe_word", None) or "red"
-    if getattr(args, "notes_enabled", None) is None:
-        args.notes_enabled = True
-    if args.seed is None:
-        args.seed = random.SystemRandom().randrange(2**31)
-    directory = _dialogs_dir(args)
+    directory = _dialogs_dir(settings.dialogs)
     if not directory.is_dir():
         print(f"--dialogs: {directory}: folder not found; point it at a folder of dialogue files "
               f"(the project's dialogs/ is used when --dialogs is left out)", file=sys.stderr)
@@ -249,24 +219,21 @@ def run_session(args: argparse.Namespace) -> int:
               f"(see 'python run.py check') and start again.", file=sys.stderr)
         return 1
     startable = ", ".join(sorted(name for name, flow in bundle.flows.items() if flow.startable))
-    if args.flow not in bundle.flows:
-        print(f"--flow: there is no check-in called '{args.flow}'; choose one of: {startable}", file=sys.stderr)
+    if settings.flow not in bundle.flows:
+        print(f"--flow: there is no check-in called '{settings.flow}'; choose one of: {startable}", file=sys.stderr)
         return 2
-    if not bundle.flows[args.flow].startable:
-        print(f"--flow: '{args.flow}' is not started on its own (a check-in turns to it when someone "
+    if not bundle.flows[settings.flow].startable:
+        print(f"--flow: '{settings.flow}' is not started on its own (a check-in turns to it when someone "
               f"needs it); choose one of: {startable}", file=sys.stderr)
         return 2
-    if args.text:
+    if settings.text:
         from skill.shell import offline, textmode
 
         with offline.session_guard():  # no network in any session (voice_loop does the same)
-            return textmode.run(args, bundle)
-    if not _exists("skill.shell.voice_loop"):
-        print("Speaking and listening is not available in this installation; "
-              "use --text to type instead.", file=sys.stderr)
-        return 1
-    voice_loop = importlib.import_module("skill.shell.voice_loop")
-    return int(voice_loop.run(args, bundle) or 0)
+            return textmode.run(settings, bundle)
+    from skill.shell import voice_loop
+
+    return int(voice_loop.run(settings, bundle) or 0)
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -281,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         _setup_logging(args.verbose)
-        func = getattr(args, "func", None)
+        func = vars(args).get("func")  # set by the subcommand chosen, if any
         if func is not None:
             return hardening.exit_code(int(func(args) or 0))
         return hardening.exit_code(run_session(args))

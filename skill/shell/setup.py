@@ -221,6 +221,6 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
 
 def run_cli(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Entry point used by the CLI."""
-    given = getattr(args, "config", None)
+    given = vars(args).get("config")  # SUPPRESSed when not given
     path = Path(given).expanduser() if given else paths.config_file()
     return run(path, stdin or sys.stdin, stdout or sys.stdout)

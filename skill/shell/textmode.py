@@ -13,17 +13,13 @@ conversation itself is printed to standard error.
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import logging
 import os
 import sys
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 from skill.dialogue.dialog import Bundle
 from skill.dialogue.engine import Engine
-from skill.storage.eventlog import EventLog, EventLogRefused, open_private
-from skill.storage.notes import EarlierNotes, NotesError
 from skill.dialogue.protocol import (
     Action,
     DeleteNote,
@@ -31,14 +27,16 @@ from skill.dialogue.protocol import (
     Event,
     Heard,
     Listen,
-    NoteFailed,
     NoteSaved,
     SaveNote,
     Say,
-    SessionContext,
     Silence,
     Wait,
 )
+from skill.settings import Settings
+from skill.shell.session import event_log, forget_last_note, keep_note, open_session
+from skill.storage.eventlog import EventLog, EventLogRefused
+from skill.storage.notes import NotesStore
 
 log = logging.getLogger(__name__)
 
@@ -77,66 +75,11 @@ def read_line(stream: BinaryIO) -> str | None:
     return text[:MAX_LINE]
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [n.strip() for n in value.split(",") if n.strip()]
-    return [str(n).strip() for n in value if str(n).strip()]
-
-
-class _Notes:
-    """The notes folder, if notes are on; failures become NoteFailed, never a crash."""
-
-    def __init__(self, args: argparse.Namespace, flow: str) -> None:
-        self.store: Any = None
-        self.enabled = getattr(args, "notes_enabled", True) is not False
-        if not self.enabled or importlib.util.find_spec("skill.storage.notes") is None:
-            return
-        try:
-            from skill.storage.notes import NotesStore
-
-            self.store = NotesStore(getattr(args, "notes_dir", None) or None)
-            self.store.begin_session(flow, people=_names(getattr(args, "names", None)))
-        except Exception as exc:  # an unusable notes folder must not stop a check-in
-            log.warning("notes unavailable: %s", exc)
-            self.store = None
-
-    def earlier(self, names: list[str]) -> EarlierNotes:
-        """The earlier notes these people may be offered (none if unreadable)."""
-        if self.store is None:
-            return EarlierNotes()
-        try:
-            return self.store.earlier_notes(names)
-        except Exception as exc:
-            log.warning("could not read earlier notes: %s", exc)
-            return EarlierNotes()
-
-    def save(self, text: str) -> Event:
-        if self.store is None:
-            return NoteFailed("notes are not available")
-        try:
-            return NoteSaved(str(self.store.add(text)))
-        except NotesError as exc:  # one line that says why: permission, disk full, read-only
-            log.warning("%s", exc)
-            return NoteFailed(str(exc))
-        except Exception as exc:  # never the text: an exception's message might quote it
-            log.warning("could not keep a note: %s", exc.__class__.__name__)
-            return NoteFailed(exc.__class__.__name__)
-
-    def delete_last(self) -> None:
-        if self.store is not None:
-            try:
-                self.store.delete_last()
-            except Exception as exc:
-                log.warning("could not forget the note: %s", exc.__class__.__name__)
-
-
 class TextSession:
     """Runs one engine against a terminal (or any pair of streams)."""
 
     def __init__(self, engine: Engine, stdin: BinaryIO, out: IO[str], events: EventLog,
-                 notes: _Notes, interactive: bool = False) -> None:
+                 notes: NotesStore | None, interactive: bool = False) -> None:
         self.engine = engine
         self.stdin = stdin
         self.out = out
@@ -195,10 +138,10 @@ class TextSession:
                     return self.eof()
                 event = Heard(line if line.strip() else "continue", 1.0)
             elif isinstance(action, SaveNote):
-                event = self.notes.save(action.text)
+                event = keep_note(self.notes, action.text)
                 self.events.note_result(isinstance(event, NoteSaved))
             elif isinstance(action, DeleteNote):
-                self.notes.delete_last()
+                forget_last_note(self.notes)
             elif isinstance(action, End):
                 return None
         if event is None:  # the engine always ends with an awaiting action; be safe anyway
@@ -214,45 +157,29 @@ class TextSession:
         return None
 
 
-def context_from_args(args: argparse.Namespace, notes: _Notes) -> SessionContext:
-    names = _names(getattr(args, "names", None))
-    earlier = notes.earlier(names)
-    return SessionContext(
-        names=names,
-        setting=getattr(args, "setting", None) or "sofa",
-        safe_word=getattr(args, "safe_word", None) or "red",
-        notes_enabled=notes.enabled and notes.store is not None,
-        last_notes=list(earlier.notes),
-        last_notes_ours=earlier.ours,
-        last_notes_from=earlier.whose,
-        last_notes_when=earlier.when,
-        support_line=getattr(args, "support_line", None) or "",
-    )
-
-
-
-
-def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
+def run(settings: Settings, bundle: Bundle, stdin: BinaryIO | None = None,
         stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     """Run a check-in in the terminal. Returns the exit code (0, or 130 on Ctrl-C)."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stderr = stderr if stderr is not None else sys.stderr
-    flow = getattr(args, "flow", None) or "aftercare"
     try:
-        events_stream, owns_stdout = open_private(getattr(args, "events", None))
+        with event_log(settings.events) as (events, owns_stdout):
+            out = stdout if stdout is not None else (stderr if owns_stdout else sys.stdout)
+            return _run(settings, bundle, stdin, out, stderr, events)
     except EventLogRefused as exc:
         stderr.write(f"{exc}\n")
         return 2
-    out = stdout if stdout is not None else (stderr if owns_stdout else sys.stdout)
-    notes = _Notes(args, flow)
-    context = context_from_args(args, notes)
-    seed = getattr(args, "seed", None)
-    engine = Engine(bundle, flow, context, seed=seed if seed is not None else 0)
+
+
+def _run(settings: Settings, bundle: Bundle, stdin: BinaryIO, out: IO[str], stderr: IO[str],
+         events: EventLog) -> int:
+    opened = open_session(settings, bundle)
+    engine = opened.engine
     try:
         interactive = bool(stdin.isatty())
     except (AttributeError, ValueError):
         interactive = False
-    session = TextSession(engine, stdin, out, EventLog(events_stream), notes, interactive)
+    session = TextSession(engine, stdin, out, events, opened.notes, interactive)
     try:
         return session.run()
     except KeyboardInterrupt:
@@ -268,12 +195,6 @@ def run(args: argparse.Namespace, bundle: Bundle, stdin: BinaryIO | None = None,
         _last_words(out, stderr, SORRY)
         session.events.write({"event": "end", "reason": "error"})
         return 1
-    finally:
-        if events_stream is not None and not owns_stdout:
-            try:
-                events_stream.close()
-            except OSError:
-                pass
 
 
 def _last_words(primary: IO[str], fallback: IO[str] | None, text: str) -> None:

@@ -18,30 +18,36 @@ printed prompts; microphone gone -> say so, keep the place, retry, resume;
 recognizer broken -> typed answers at a terminal, else a kind goodbye.
 
 :class:`VoiceSession` holds the loop and takes its devices as arguments, so
-unit tests drive it with fakes; :func:`run` wires the real ones.
+unit tests drive it with fakes; :func:`run` opens the session
+(:mod:`skill.shell.session`, shared with text mode) and the real devices
+(:mod:`skill.shell.devices`).
 """
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
 import logging
-import random
-import select
-import sys
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+import os
+from typing import Callable, Sequence
 
 import numpy as np
 
+from skill.dialogue.dialog import Bundle
+from skill.dialogue.engine import Engine
+from skill.dialogue.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
+                                     NoteFailed, NoteSaved, SaveNote, Say, Silence, Timeout, Wait)
+from skill.settings import Settings
+from skill.shell import devices as devices_mod
 from skill.shell import offline
+from skill.shell.devices import Devices
+from skill.shell.session import event_log, forget_last_note, keep_note, open_session
 from skill.speech import tts
 from skill.speech.audio import AudioError, MicLost
-from skill.dialogue.protocol import (Action, Adjust, DeleteNote, End, EnterNode, Event, Heard, Listen,
-                            NoteFailed, NoteSaved, SaveNote, Say, SessionContext, Silence,
-                            Timeout, Wait)
-from skill.speech.recognizer import RecognizerError
+from skill.speech.recognizer import Recognizer, RecognizerError, Result
+from skill.storage.eventlog import EventLog, EventLogRefused
+from skill.storage.notes import NotesStore
+
+__all__ = ["Devices", "VoiceSession", "run", "stop_phrases", "barge_phrases", "barge_heard",
+           "barge_allowed", "is_echo"]
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +96,18 @@ def _grammar(phrases: Sequence[str], free_form: bool) -> list[str] | None:
     return None if free_form or not phrases else list(phrases)
 
 
-def stop_phrases(bundle: Any, safe_word: str) -> tuple[str, ...]:
+def stop_phrases(bundle: Bundle, safe_word: str) -> tuple[str, ...]:
     """The stop command's phrases and the safe word: the recognizer judges them most leniently."""
-    stop = getattr(bundle, "commands", {}).get("stop")
-    return tuple(getattr(stop, "phrases", ()) or ("stop",)) + ((safe_word,) if safe_word else ())
+    stop = bundle.commands.get("stop")
+    return tuple((stop.phrases if stop is not None else ()) or ("stop",)) + ((safe_word,) if safe_word else ())
 
 
-def barge_phrases(bundle: Any, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
+def barge_phrases(bundle: Bundle, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
     """The tiny grammar heard while speaking: stop and pause phrases and the safe word."""
     out: list[str] = []
     for name in BARGE_COMMANDS:
-        command = getattr(bundle, "commands", {}).get(name)
-        for phrase in getattr(command, "phrases", ()) or ((name,) if command is None else ()):
+        command = bundle.commands.get(name)
+        for phrase in (command.phrases if command is not None else (name,)):
             out.append(normalize(phrase))
     if safe_word:
         out.append(normalize(safe_word))
@@ -146,29 +152,11 @@ def barge_allowed(text: str, spoken: str, safe_word: str) -> bool:
 # --------------------------------------------------------------------------
 
 
-@dataclass
-class Devices:
-    """The session's seams: real in :func:`run`, fakes in unit tests."""
-
-    synth: Callable[[str, tts.VoiceSettings], tts.Speech] | None  # None: print instead
-    player: Any | None  # audio.Player-like: play/stop/busy/ended_at
-    mic: Any  # audio.MicStream-like: open/read/close
-    recognizer: Callable[[], Any]  # returns the Recognizer (may block while loading)
-    chime: Callable[[float], Any] | None = None  # volume -> samples at chime rate
-    chime_rate: int = 22050
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    say_line: Callable[[str], None] = print  # captions/fallback text (stdout)
-    notice: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
-    typed: Callable[[float], str | None] | None = None  # text fallback: timeout -> line|None
-    transcript: Callable[[str], None] | None = None  # --debug-transcripts: terminal only
-
-
 class VoiceSession:
     """Runs one engine session over :class:`Devices`."""
 
-    def __init__(self, engine: Any, devices: Devices, settings: tts.VoiceSettings,
-                 events: Any = None, notes: Any = None, safe_word: str = "red",
+    def __init__(self, engine: Engine, devices: Devices, settings: tts.VoiceSettings, *,
+                 safe_word: str, events: EventLog | None = None, notes: NotesStore | None = None,
                  barge: Sequence[str] = (), chime: bool = True,
                  confidence_floor: float = 0.0) -> None:
         self.engine = engine
@@ -252,7 +240,7 @@ class VoiceSession:
         if self.events is None:
             return
         if isinstance(event, Heard):
-            self.events.heard(event.text, getattr(self.engine, "last_match", None), self.node)
+            self.events.heard(event.text, self.engine.last_match, self.node)
         elif isinstance(event, Silence):
             self.events.silence(self.node)
         elif isinstance(event, (NoteSaved, NoteFailed)):
@@ -271,7 +259,8 @@ class VoiceSession:
             self.told_no_speech = True
             self.dev.notice(SPEECH_UNAVAILABLE)
 
-    def _play(self, samples, rate) -> bool:
+    def _play(self, samples: np.ndarray, rate: int) -> bool:
+        assert self.dev.player is not None  # speaking_ok implies a player
         try:
             self.dev.player.play(samples, rate)
             return True
@@ -279,9 +268,9 @@ class VoiceSession:
             self._fallback_to_print(str(exc))
             return False
 
-    def _synth(self, text: str):
+    def _synth(self, text: str) -> tts.Speech | None:
         """Speech for ``text``, or None once speech output has failed (then we print)."""
-        if not self.speaking_ok:
+        if not self.speaking_ok or self.dev.synth is None:
             return None
         try:
             return self.dev.synth(text, self.settings)
@@ -309,9 +298,7 @@ class VoiceSession:
             started = since_process_start()
             if started is not None:
                 log.info("first words began %.2f s after the program started", started)
-        begin = getattr(self.dev.recognizer, "begin", None)
-        if begin is not None:
-            begin()  # load the recognizer while this plays
+        self.dev.recognizer.begin()  # load the recognizer while this plays
         later = self._synth(rest) if rest else None  # while the first sentence plays
         if rest and later is None:
             self.dev.say_line(rest)
@@ -319,8 +306,7 @@ class VoiceSession:
         if later is not None:
             gap = np.zeros(int(round(self.settings.sentence_pause * later.rate)), dtype=np.int16)
             later_samples = np.concatenate([gap, later.samples])
-            append = getattr(self.dev.player, "append", None)
-            queued = bool(append is not None and append(later_samples, later.rate))
+            queued = self.dev.player.append(later_samples, later.rate)
         heard = self._during_playback(text if barge else None)
         if heard is None and later is not None and not queued and self.speaking_ok:
             # the first sentence ended before the rest was ready: play it now
@@ -398,16 +384,16 @@ class VoiceSession:
 
     # ---- listening ------------------------------------------------------------
 
-    _loaded: Any = None
+    _loaded: Recognizer | None = None
 
-    def _recognizer(self, wait: bool = True) -> Any | None:
+    def _recognizer(self, wait: bool = True) -> Recognizer | None:
+        """The recognizer; with ``wait=False``, None while it is still loading."""
         if self._loaded is None:
-            getter = self.dev.recognizer
-            future = getattr(getter, "future", None)
-            if not wait and hasattr(getter, "begin") and (future is None or not future.done()):
-                getter.begin()
+            source = self.dev.recognizer
+            if not wait and not source.ready():
+                source.begin()
                 return None
-            self._loaded = getter()
+            self._loaded = source.get()
         return self._loaded
 
     def listen(self, phrases: Sequence[str], free_form: bool, timeout: float,
@@ -433,7 +419,7 @@ class VoiceSession:
             if result is not None:
                 return result
 
-    def _hear(self, rec: Any, phrases: Sequence[str], free_form: bool, timeout: float,
+    def _hear(self, rec: Recognizer, phrases: Sequence[str], free_form: bool, timeout: float,
               waiting: bool) -> Event | None:
         clock = self.dev.clock
         deadline = max(self.speech_end, clock()) + timeout
@@ -449,7 +435,7 @@ class VoiceSession:
             if block:
                 try:
                     result = rec.feed(block)
-                    busy = bool(rec.partial()) or bool(getattr(rec, "in_speech", False))
+                    busy = bool(rec.partial()) or rec.in_speech
                 except Exception as exc:
                     self._hearing_failed(exc)
                     return None
@@ -473,7 +459,7 @@ class VoiceSession:
                         return event
                 return Timeout() if waiting else Silence()
 
-    def _judge(self, result: Any, waiting: bool) -> Event | None:
+    def _judge(self, result: Result, waiting: bool) -> Event | None:
         """A final result -> the event to send, or None to keep listening."""
         text = (result.text or "").strip()
         show = self.dev.transcript
@@ -537,6 +523,7 @@ class VoiceSession:
         raise _Ended(1)
 
     def _typed(self, timeout: float, waiting: bool) -> Event:
+        assert self.dev.typed is not None  # hearing is "text" only when typing is possible
         line = self.dev.typed(timeout)
         if line is None:
             return Timeout() if waiting else Silence()
@@ -545,83 +532,20 @@ class VoiceSession:
     # ---- notes ----------------------------------------------------------------
 
     def save_note(self, action: SaveNote) -> Event:
-        if self.notes is None:
-            return NoteFailed("notes are turned off")
-        try:
-            return NoteSaved(self.notes.add(action.text) or "")
-        except Exception as exc:  # NotesError: one line, never fatal
-            log.warning("could not keep the note: %s", exc)
-            return NoteFailed(str(exc))
+        return keep_note(self.notes, action.text)
 
     def delete_note(self) -> None:
-        if self.notes is None:
-            return
-        try:
-            self.notes.delete_last()
-        except Exception as exc:
-            log.warning("could not forget the note: %s", exc)
+        forget_last_note(self.notes)
 
 
 # --------------------------------------------------------------------------
-# Command line
+# Running a session
 # --------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Voice, device and recognizer options (defaults None: config fills them)."""
-    g = parser.add_argument_group("voice and sound")
-    g.add_argument("--voice", default=None,
-                   help=f"speaking voice: {', '.join(tts.FRIENDLY_VOICES)}, or an id, language or part "
-                        "of the name (see --list-voices)")
-    g.add_argument("--rate", type=int, default=None, help="speaking rate in words per minute "
-                   f"(default: a calm pace for the setting, about {tts.DEFAULT_RATE})")
-    g.add_argument("--volume", type=float, default=None,
-                   help=f"speaking volume 0.15-1.0 (default: soft, {tts.DEFAULT_VOLUME})")
-    g.add_argument("--list-voices", action="store_true",
-                   help="list the voices (friendly names and English first) and exit")
-    g.add_argument("--no-chime", dest="chime", action="store_false", default=True,
-                   help="no soft chime before listening")
-    g.add_argument("--list-devices", action="store_true", help="list sound devices and exit")
-    g.add_argument("--input-device", default=None, metavar="N|NAME",
-                   help="microphone: number or part of the name (see --list-devices)")
-    g.add_argument("--output-device", default=None, metavar="N|NAME",
-                   help="speaker: number or part of the name (see --list-devices)")
-    g.add_argument("--backend", default=None, choices=("auto", "whisper", "vosk", "pocketsphinx"),
-                   help="speech recognizer (default: auto)")
-    g.add_argument("--model", default=None, metavar="PATH", help="a Vosk model folder")
-    from skill.speech.endpoint import DEFAULT_SILENCE
-    g.add_argument("--endpoint-silence", type=float, default=None, metavar="SECONDS",
-                   help=f"seconds of quiet that end an answer (default: {DEFAULT_SILENCE})")
-
-
-def _err(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
-class _LazyRecognizer:
-    """Loads the recognizer in a thread once :meth:`begin` is called (when
-    the greeting starts playing, so the load does not delay the first words);
-    calling it waits for the result."""
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recognizer")
-        self.future: concurrent.futures.Future | None = None
-
-    def begin(self) -> None:
-        if self.future is None:
-            self.future = self._pool.submit(self._factory)
-
-    def __call__(self) -> Any:
-        self.begin()
-        assert self.future is not None
-        return self.future.result()
 
 
 def since_process_start() -> float | None:
     """Seconds since this process started (Linux /proc; None elsewhere)."""
     try:
-        import os
         with open("/proc/self/stat", encoding="ascii") as f:
             start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
         with open("/proc/uptime", encoding="ascii") as f:
@@ -631,188 +555,53 @@ def since_process_start() -> float | None:
         return None
 
 
-def _typed_line(timeout: float) -> str | None:
-    """A line typed at the terminal within ``timeout`` seconds, else None."""
-    try:
-        ready, _, _ = select.select([sys.stdin], [], [], timeout)
-    except (OSError, ValueError):
-        return None
-    if not ready:
-        return None
-    line = sys.stdin.readline()
-    return line if line else None
+def run(settings: Settings, bundle: Bundle, events: EventLog | None = None) -> int:
+    """Run one hands-free session. Returns the exit code (0 when it ended normally).
 
-
-def _list_voices() -> int:
-    try:
-        synth = tts.shared_synth()
-        print(tts.format_voices(synth.voices(), synth.variants()))
-        return 0
-    except tts.TtsError as exc:
-        _err(f"aftercare: {exc}")
-        return 1
-
-
-def _list_devices() -> int:
-    from skill.speech import audio
-    try:
-        sd = audio.load_sounddevice()
-        default = list(sd.default.device)
-        print(audio.format_devices(audio.query_devices(sd), default[0], default[1]))
-        return 0
-    except AudioError as exc:
-        _err(f"aftercare: {exc}")
-        return 1
-
-
-def _open_events(args: argparse.Namespace):
-    existing = getattr(args, "event_log", None)
-    if existing is not None:
-        return existing, None
-    target = getattr(args, "events", None)
-    if not target:
-        return None, None
-    from skill.storage.eventlog import EventLog, open_private
-    stream, to_stdout = open_private(target)  # EventLogRefused: one line, exit 2 (see run)
-    return EventLog(stream), (None if to_stdout else stream)
-
-
-def _names(args: argparse.Namespace) -> list[str]:
-    names = getattr(args, "names", None) or []
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    return list(names)
-
-
-def _context(args: argparse.Namespace, notes: Any) -> SessionContext:
-    from skill.storage.notes import EarlierNotes
-
-    names = _names(args)
-    earlier = EarlierNotes()
-    if notes is not None:
-        try:
-            earlier = notes.earlier_notes(names)
-        except Exception as exc:
-            log.warning("could not read earlier notes: %s", exc)
-    return SessionContext(names=names, setting=getattr(args, "setting", None) or "sofa",
-                          safe_word=getattr(args, "safe_word", None) or "red",
-                          notes_enabled=bool(getattr(args, "notes_enabled", True)),
-                          last_notes=list(earlier.notes), last_notes_ours=earlier.ours,
-                          last_notes_from=earlier.whose, last_notes_when=earlier.when,
-                          support_line=getattr(args, "support_line", None) or "")
-
-
-def run(args: argparse.Namespace, bundle: Any) -> int:
-    """Run one hands-free session. Returns the exit code (0 when it ended normally)."""
-    if getattr(args, "list_voices", False):
-        return _list_voices()
-    if getattr(args, "list_devices", False):
-        return _list_devices()
-    if (getattr(args, "backend", None) or "auto") == "auto" and not getattr(args, "model", None):
+    ``events``: an event log to write to instead of opening ``settings.events``.
+    """
+    if settings.list_voices:
+        return devices_mod.list_voices()
+    if settings.list_devices:
+        return devices_mod.list_devices()
+    if settings.backend == "auto" and not settings.model:
         from skill.speech import models, recognizer_whisper
         if recognizer_whisper.model_path() is None:  # Whisper (a dependency) needs no download
             models.offer_first_download()  # before the session: a session opens no socket
-    from skill.storage.eventlog import EventLogRefused
+    if events is not None:
+        return _guarded(settings, bundle, events)
     try:
-        events, handle = _open_events(args)
+        with event_log(settings.events) as (opened, _):
+            return _guarded(settings, bundle, opened)
     except EventLogRefused as exc:
-        _err(str(exc))
+        devices_mod.err(str(exc))
         return 2
-    try:
-        with offline.session_guard():
-            try:
-                return _run_session(args, bundle, events)
-            except (AudioError, RecognizerError, tts.TtsError) as exc:
-                _err(f"aftercare: {exc}")
-                return 1
-            except KeyboardInterrupt:
-                _err("\nOkay, stopping here. Take good care.")
-                if events is not None:
-                    events.write({"event": "end", "reason": "stopped"})
-                return 130
-            finally:
-                if events is not None:
-                    events.write(offline.report())
-    finally:
-        if handle is not None:
-            handle.close()
 
 
-def _run_session(args: argparse.Namespace, bundle: Any, events: Any) -> int:
-    from skill.speech import audio, backends
-    from skill.speech import chime as chime_mod
-    from skill.dialogue.engine import Engine
-
-    context_notes = None
-    if getattr(args, "notes_enabled", True) is not False:
-        from skill.storage.notes import NotesStore
-        context_notes = NotesStore(getattr(args, "notes_dir", None))
-    context = _context(args, context_notes)
-    flow = getattr(args, "flow", None) or "aftercare"
-    seed = getattr(args, "seed", None)
-    engine = Engine(bundle, flow, context, seed if seed is not None else random.randrange(1 << 30))
-    if context_notes is not None:
-        context_notes.begin_session(flow, people=_names(args))
-
-    model = getattr(args, "model", None)
-    if model:
-        from pathlib import Path
-        from skill.speech import models
-        problem = models.model_problem(Path(model).expanduser())
-        if problem:
-            raise RecognizerError(f"Vosk model folder {model}: {problem}")
-
-    sd = audio.load_sounddevice()
-    devices_list = audio.query_devices(sd)
-    in_dev = audio.resolve_device(getattr(args, "input_device", None), "input", devices_list)
-    out_dev = audio.resolve_device(getattr(args, "output_device", None), "output", devices_list)
-    audio.check_input_available(sd, in_dev)
-
-    endpoint = getattr(args, "endpoint_silence", None)
-    backend = getattr(args, "backend", None) or "auto"
-
-    def load_recognizer():
-        kwargs = {} if endpoint is None else {"endpoint_silence": endpoint}
-        return backends.make_recognizer(backend, model, stop_phrases=stop_phrases(bundle, context.safe_word),
-                                        **kwargs)
-
-    recognizer = _LazyRecognizer(load_recognizer)
-    synth = tts.shared_synth()
-    settings = tts.settings_for(context.setting, getattr(args, "voice", None),
-                                getattr(args, "rate", None), getattr(args, "volume", None))
-    synth_fn: Callable | None = synth.synthesize
-    try:
-        synth.ready()
-        if settings.voice:
-            synth.synthesize(".", settings)  # surfaces an unknown --voice as one line now
-    except tts.TtsError as exc:
-        if settings.voice and "voice" in str(exc):
-            raise
-        log.warning("speech output unavailable: %s", exc)
-        synth_fn = None
-
-    mic = audio.MicStream(sd, in_dev)
-    player = audio.Player(sd, out_dev)
-    try:  # streams must be closed before the interpreter exits, whatever happens
+def _guarded(settings: Settings, bundle: Bundle, events: EventLog) -> int:
+    with offline.session_guard():
         try:
-            mic.open()
-        except MicLost as exc:
-            raise AudioError(f"could not open the microphone: {exc}; check --input-device "
-                             "(see --list-devices), or use --text") from None
-        devices = Devices(
-            synth=synth_fn, player=player, mic=mic, recognizer=recognizer,
-            chime=lambda volume: chime_mod.chime(chime_mod.CHIME_RATE, volume),
-            chime_rate=chime_mod.CHIME_RATE,
-            typed=_typed_line if sys.stdin is not None and sys.stdin.isatty() else None,
-            transcript=_err if getattr(args, "debug_transcripts", False) else None)
-        from skill.dialogue.validate import normalizer
-        session = VoiceSession(engine, devices, settings, events=events, notes=context_notes,
-                               safe_word=context.safe_word,
-                               barge=barge_phrases(bundle, context.safe_word, normalizer()),
-                               chime=getattr(args, "chime", True))
-        if synth_fn is None:
+            return _run_session(settings, bundle, events)
+        except (AudioError, RecognizerError, tts.TtsError) as exc:
+            devices_mod.err(f"aftercare: {exc}")
+            return 1
+        except KeyboardInterrupt:
+            devices_mod.err("\nOkay, stopping here. Take good care.")
+            events.write({"event": "end", "reason": "stopped"})
+            return 130
+        finally:
+            events.write(offline.report())
+
+
+def _run_session(settings: Settings, bundle: Bundle, events: EventLog) -> int:
+    from skill.dialogue.validate import normalizer
+
+    opened = open_session(settings, bundle)
+    safe_word = opened.context.safe_word
+    with devices_mod.open_devices(settings, stop_phrases(bundle, safe_word)) as (devices, voice):
+        session = VoiceSession(opened.engine, devices, voice, events=events, notes=opened.notes,
+                               safe_word=safe_word, barge=barge_phrases(bundle, safe_word, normalizer()),
+                               chime=settings.chime)
+        if devices.synth is None:
             session._fallback_to_print("no speech engine")
         return session.run()
-    finally:
-        player.close()
-        mic.close()

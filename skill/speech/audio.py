@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,43 @@ class AudioError(Exception):
 
 class MicLost(AudioError):
     """The microphone went away mid-session (unplugged, server restarted...)."""
+
+
+class Microphone(Protocol):
+    """What the voice loop needs from a microphone (:class:`MicStream`, or a fake in tests)."""
+
+    def open(self) -> None:
+        """Start capturing; raises :class:`MicLost` when there is no microphone."""
+
+    def read(self, timeout: float = 0.5) -> bytes | None:
+        """The next block of 16 kHz int16 mono PCM, or None after ``timeout`` seconds; raises MicLost."""
+
+    def close(self) -> None:
+        """Stop capturing (safe to call twice)."""
+
+
+class Speaker(Protocol):
+    """What the voice loop needs from a player (:class:`Player`, or a fake in tests)."""
+
+    @property
+    def busy(self) -> bool:
+        """True while sound is playing."""
+
+    @property
+    def ended_at(self) -> float:
+        """The monotonic time at which the last sound ended."""
+
+    def play(self, samples: np.ndarray, rate: int) -> None:
+        """Start playing int16 ``samples`` (returns at once); raises :class:`AudioError`."""
+
+    def append(self, samples: np.ndarray, rate: int) -> bool:
+        """Queue ``samples`` after what is playing; False when that cannot be done gaplessly."""
+
+    def stop(self) -> None:
+        """Cut the sound off now."""
+
+    def close(self) -> None:
+        """Release the device."""
 
 
 def load_sounddevice():

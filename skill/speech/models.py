@@ -541,7 +541,7 @@ def run_cli(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     """Carry out a ``models`` command; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
-    given = args.models_dir
+    given = vars(args).get("models_dir")  # SUPPRESSed when not given
     folder = Path(given).expanduser() if given else default_models_dir()
     sweep_leftovers(folder)  # what a killed download left
     if args.models_command == "list":

@@ -60,11 +60,28 @@ class Recognizer(Protocol):
     def partial(self) -> str:
         """The current partial transcript (may be empty)."""
 
+    @property
+    def in_speech(self) -> bool:
+        """True while an utterance is under way (begun, not yet ended), even before a partial shows."""
+
     def flush(self) -> Result | None:
         """End the turn now (e.g. the timeout ran out) and return any final result."""
 
     def known_words(self) -> set[str] | None:
         """The model's vocabulary, or None when it cannot be listed."""
+
+
+class RecognizerSource(Protocol):
+    """Where the voice loop gets its recognizer: loading may take seconds, so it can start early."""
+
+    def begin(self) -> None:
+        """Start loading in the background, if not started yet (returns at once)."""
+
+    def ready(self) -> bool:
+        """True once :meth:`get` will not wait (loaded, or failed)."""
+
+    def get(self) -> Recognizer:
+        """The recognizer, waiting for the load; raises what the load raised."""
 
 
 class RecognizerError(Exception):

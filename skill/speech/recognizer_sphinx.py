@@ -328,6 +328,10 @@ class SphinxRecognizer:
             return self._finish(update.speech_end)
         return None
 
+    @property
+    def in_speech(self) -> bool:
+        return self._turn.in_utt
+
     def partial(self) -> str:
         if not self._turn.in_utt:
             return ""

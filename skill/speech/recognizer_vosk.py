@@ -135,6 +135,10 @@ class VoskRecognizer:
             return self._finish(update.speech_end)
         return None
 
+    @property
+    def in_speech(self) -> bool:
+        return self._rec is not None
+
     def partial(self) -> str:
         if self._rec is None:
             return ""

@@ -8,14 +8,17 @@ wrong value must never stop a check-in, so each problem is reported as one
 line (``config.yaml:LINE: message (using default X)``) and the default is used.
 
 Integration: ``add_arguments(parser)`` adds ``--config``, ``--notes-dir``,
-``--no-notes`` and ``--debug-transcripts``; ``apply(args)`` fills every
-setting the command line did not give (``None``) from the file, then from the
-defaults, and validates what the command line did give (one line, exit 2).
+``--no-notes`` and ``--debug-transcripts``; ``apply(args)`` turns the command
+line and the file into one :class:`skill.settings.Settings`: every setting the
+command line did not give (``None``) comes from the file, then from the
+defaults (written once, in skill/settings.py), and what the command line did
+give is validated (one line, exit 2). Nothing after ``apply`` sees argparse.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import os
 import re
@@ -26,10 +29,12 @@ from typing import Any, Callable
 
 import yaml
 
-from skill.storage import atomic, paths
+from skill.dialogue.conditions import SETTINGS
 from skill.dialogue.readlimit import read_bounded
+from skill.settings import Settings, split_names
+from skill.storage import atomic, paths
 
-SETTINGS = ("bath", "sofa", "bedside", "car")
+_DEFAULT = Settings()
 # These mirror skill.speech.backends.BACKENDS and skill.speech.tts.RATE_RANGE/VOLUME_RANGE
 # (tests/test_config.py checks they agree) without importing audio libraries.
 BACKENDS = ("auto", "whisper", "vosk", "pocketsphinx")
@@ -74,7 +79,7 @@ def check_names(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        items = [part for part in value.split(",")]
+        items = split_names(value)
     elif isinstance(value, list):
         items = value
     else:
@@ -184,7 +189,7 @@ def check_version(value: Any) -> int:
 
 @dataclass(frozen=True)
 class Field:
-    """One setting: its YAML key, argparse dest, default and check."""
+    """One setting: its YAML key, its name in Settings (and argparse dest), default and check."""
 
     key: str
     dest: str
@@ -195,19 +200,20 @@ class Field:
 
 FIELDS: tuple[Field, ...] = (
     Field("version", "config_version", 1, check_version),
-    Field("names", "names", [], check_names, nullable=True),
-    Field("safe_word", "safe_word", "red", check_safe_word),
-    Field("setting", "setting", "sofa", _choice(SETTINGS)),
-    Field("voice", "voice", None, _optional_text("a voice name"), nullable=True),
-    Field("rate", "rate", None, check_rate),
-    Field("volume", "volume", None, check_volume),
-    Field("input_device", "input_device", None, check_device, nullable=True),
-    Field("output_device", "output_device", None, check_device, nullable=True),
-    Field("backend", "backend", "auto", _choice(BACKENDS)),
-    Field("model", "model", None, _optional_text("a folder path"), nullable=True),
-    Field("notes", "notes_enabled", True, check_bool),
-    Field("notes_dir", "notes_dir", None, _optional_text("a folder path"), nullable=True),
-    Field("support_line", "support_line", None, _optional_text("a support line to name"), nullable=True),
+    Field("names", "names", list(_DEFAULT.names), check_names, nullable=True),
+    Field("safe_word", "safe_word", _DEFAULT.safe_word, check_safe_word),
+    Field("setting", "setting", _DEFAULT.setting, _choice(SETTINGS)),
+    Field("voice", "voice", _DEFAULT.voice, _optional_text("a voice name"), nullable=True),
+    Field("rate", "rate", _DEFAULT.rate, check_rate),
+    Field("volume", "volume", _DEFAULT.volume, check_volume),
+    Field("input_device", "input_device", _DEFAULT.input_device, check_device, nullable=True),
+    Field("output_device", "output_device", _DEFAULT.output_device, check_device, nullable=True),
+    Field("backend", "backend", _DEFAULT.backend, _choice(BACKENDS)),
+    Field("model", "model", _DEFAULT.model, _optional_text("a folder path"), nullable=True),
+    Field("notes", "notes_enabled", _DEFAULT.notes_enabled, check_bool),
+    Field("notes_dir", "notes_dir", _DEFAULT.notes_dir, _optional_text("a folder path"), nullable=True),
+    Field("support_line", "support_line", _DEFAULT.support_line, _optional_text("a support line to name"),
+          nullable=True),
 )
 BY_KEY = {f.key: f for f in FIELDS}
 #: The CLI flag of each setting, for messages about command-line values.
@@ -382,25 +388,28 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Fill unset CLI values from the config file, then the defaults.
+def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> Settings:
+    """The command line and the settings file merged into one :class:`Settings`.
 
-    The command line always wins. Problems in the file are reported through
-    ``warn`` (default: one line each on stderr) and never stop the program;
-    an impossible command-line value, or a ``--config`` file that does not
-    exist, is one line on stderr and exit code 2. Returns the settings in use.
+    The command line always wins; what it leaves out (``None``) comes from
+    the file, then from the defaults. Problems in the file are reported
+    through ``warn`` (default: one line each on stderr) and never stop the
+    program; an impossible command-line value, or a ``--config`` file that
+    does not exist, is one line on stderr and exit code 2. Options that live
+    only on the command line (``--flow``, ``--seed``, ...) are copied as given.
     """
     warn = warn or (lambda line: print(line, file=sys.stderr))
-    given = getattr(args, "config", None)
+    given_args = vars(args)  # the one place that reads the parsed command line
+    given = given_args.get("config")
     path = Path(given).expanduser() if given else paths.config_file()
     if given and not os.path.lexists(path):
         _fail(f"--config: {given}: no such file (run 'python run.py setup' to create one)")
     file_values, problems = load(path)
     for problem in problems:
         warn(str(problem))
-    effective: dict[str, Any] = {}
+    chosen: dict[str, Any] = {}
     for field_ in FIELDS[1:]:
-        cli_value = getattr(args, field_.dest, None)
+        cli_value = given_args.get(field_.dest)
         if cli_value is not None:
             try:
                 value = field_.check(cli_value)
@@ -410,16 +419,30 @@ def apply(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -
         elif field_.key in file_values:
             value = file_values[field_.key]
         else:
-            value = list(field_.default) if isinstance(field_.default, list) else field_.default
-        setattr(args, field_.dest, value)
-        effective[field_.key] = value
-    if not hasattr(args, "debug_transcripts"):
-        args.debug_transcripts = False
-    elif args.debug_transcripts and not _is_terminal(sys.stderr):
+            value = field_.default
+        chosen[field_.dest] = tuple(value) if isinstance(value, list) else value
+    for name in _COMMAND_LINE_ONLY:
+        if given_args.get(name) is not None:
+            chosen[name] = given_args[name]
+    if chosen.get("debug_transcripts") and not _is_terminal(sys.stderr):
         # Heard text may only ever reach a person's own screen, never a file or a pipe.
         warn("--debug-transcripts: ignored, because standard error is not a terminal")
-        args.debug_transcripts = False
-    return effective
+        chosen["debug_transcripts"] = False
+    return Settings(**chosen)
+
+
+#: Settings given only on the command line (not in config.yaml).
+_COMMAND_LINE_ONLY = tuple(f.name for f in dataclasses.fields(Settings)
+                           if f.name not in {field_.dest for field_ in FIELDS})
+
+
+def values_of(settings: Settings) -> dict[str, Any]:
+    """The file settings in ``settings`` by their config.yaml key (as ``parse`` gives them)."""
+    out: dict[str, Any] = {}
+    for field_ in FIELDS[1:]:
+        value = vars(settings)[field_.dest]
+        out[field_.key] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -44,6 +44,7 @@ from typing import Callable, Sequence
 from skill.storage import atomic, paths
 from skill.dialogue.render import UNKNOWN_NOTES_FROM, join_names
 from skill.dialogue.readlimit import read_bounded
+from skill.settings import NAME_SEPARATOR, split_names
 
 TITLE = "# Aftercare notes"
 NOTES_HEADING = "## Notes"
@@ -130,7 +131,7 @@ def render(date: str, flow: str, notes: list[str], people: Sequence[str] | None 
     """The whole Markdown file for a session (``people`` None: no ``People:`` line)."""
     lines = [TITLE, "", f"- Date: {date}", f"- Flow: {flow}"]
     if people is not None:
-        lines.append(f"- People: {', '.join(people) if people else NO_NAMES}")
+        lines.append(f"- People: {(NAME_SEPARATOR + ' ').join(people) if people else NO_NAMES}")
     lines += ["", NOTES_HEADING, ""]
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -169,7 +170,7 @@ def parse_people(text: str) -> tuple[str, ...] | None:
             value = stripped[len("- People:"):].strip()
             if not value or value.startswith("("):
                 return ()
-            return tuple(n.strip() for n in value.split(",") if n.strip())
+            return tuple(n for n in split_names(value) if n)
     return None
 
 
@@ -558,7 +559,7 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
     """``notes_dir`` from the settings file, so the CLI finds the notes the check-ins keep."""
     from skill.storage import config
 
-    given = getattr(args, "config", None)
+    given = vars(args).get("config")  # absent when the notes parser is used alone
     values, problems = config.load(Path(given).expanduser() if given else paths.config_file())
     for problem in problems:
         print(problem, file=err)
@@ -567,7 +568,7 @@ def _configured_dir(args: argparse.Namespace, err) -> str | None:
 
 def _confirm_delete_all(store: NotesStore, args: argparse.Namespace, stdin, out, err) -> bool | None:
     """True to go ahead; False if the person said no; None if nobody could be asked."""
-    if getattr(args, "yes", False):
+    if vars(args).get("yes"):  # only "delete" has --yes
         return True
     try:
         at_terminal = stdin is not None and stdin.isatty()
@@ -598,7 +599,7 @@ def run_cli(args: argparse.Namespace, out=None, err=None, stdin=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     stdin = stdin or sys.stdin
-    store = NotesStore(getattr(args, "notes_dir", None) or _configured_dir(args, err))
+    store = NotesStore(vars(args).get("notes_dir") or _configured_dir(args, err))
     command = args.notes_command
     try:
         store.sweep()  # hidden temporary files a killed session left hold a whole note
