@@ -18,6 +18,7 @@ import json
 import os
 import random
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -190,6 +191,24 @@ def make_engine(flow: str, seed: int, **context) -> Engine:
 # --------------------------------------------------------------------------
 # The real program in a child process
 # --------------------------------------------------------------------------
+
+
+def default_signals(then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A ``preexec_fn`` that gives the child the default handling of SIGINT
+    and SIGHUP, then runs ``then``.
+
+    A child inherits ignored signals: under ``nohup`` SIGHUP is ignored, and a
+    command put in the background by a shell without job control ignores
+    SIGINT. The program rightly keeps those (a hang-up under nohup is not a
+    reason to stop), so a test that sends them must not depend on how the
+    test run itself was started.
+    """
+    def reset() -> None:
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return reset
 
 
 class CliCheckin:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from checkin_driver import ROOT, note_keeping_answers
+from checkin_driver import ROOT, default_signals, note_keeping_answers
 from save_hook import SaveHook
 from skill.storage import atomic
 from skill.storage.notes import NotesStore
@@ -42,7 +42,8 @@ def _session(tmp_path: Path, root: Path, hook: SaveHook, preexec=None) -> subpro
     with open(answers, "rb") as stdin:
         return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--text", "--flow", "aftercare",
                                  "--seed", "3", "--notes-dir", str(root)], stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, cwd=tmp_path, text=True, preexec_fn=preexec)
+                                stderr=subprocess.PIPE, env=env, cwd=tmp_path, text=True,
+                                preexec_fn=default_signals(preexec))
 
 
 def _paused_in_save(proc: subprocess.Popen, hook: SaveHook) -> Path:
@@ -195,7 +196,7 @@ def test_a_download_cut_by_a_signal_leaves_nothing(tmp_path, sig):
         proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "models", "download", "--name", "m",
                                  "--url", server.url, "--sha256", hashlib.sha256(body).hexdigest(),
                                  "--models-dir", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, preexec_fn=default_signals())
         assert server.halfway.wait(60), "the download never started"
         assert [p.name for p in folder.iterdir() if p.name.startswith(".download-")], "no partial file yet?"
         proc.send_signal(sig)

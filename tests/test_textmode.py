@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from checkin_driver import default_signals
 from skill.shell.textmode import MAX_LINE, WAITING, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +126,8 @@ def test_invalid_utf8_and_huge_lines(env):
 
 def test_ctrl_c_says_goodbye_and_exits_130(env):
     p = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--text", "--flow", "quick", "--seed", "1"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+                         preexec_fn=default_signals())
     try:
         first = p.stdout.readline()  # the greeting: the session is running and waiting for input
         assert first
