@@ -77,10 +77,10 @@ def test_korean_grammar_words_are_recognized(rec, word):
     at rate 150 scores 0.66 here and came out as 아니요 on a CI machine. At
     ``KO_RATE`` each of the nine word/voice pairs gave the same word in 9 or
     10 of 10 decodes under gain changes (x0.5 to x1.3) and faint noise (8 of
-    them 10 of 10), so two voices of three holds on any CPU; a broken grammar
+    them 10 of 10), so two voices of three leaves a margin for another CPU; a broken grammar
     or decoder fails every voice.
     """
-    heard = {}
+    heard: dict[str, str] = {}
     for voice in KO_VOICES:
         pcm = synth(word, voice, rate=KO_RATE)
         result = recognize(rec, pcm, GRAMMAR)
