@@ -141,7 +141,7 @@ def test_a_lost_not_makes_the_answer_unsure(rec, say):
 
 
 def test_dictation_is_word_for_word(rec, say):
-    note = "Remember to drink some water and call my sister tomorrow"
+    note = "Remember to drink more water and get some rest"  # the sentence test_voice_e2e dictates
     result = run(rec, say(note, "slt"), phrases=None)
     assert normalize(result.text) == normalize(note)
 

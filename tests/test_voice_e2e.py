@@ -425,7 +425,14 @@ def test_whisper_quick_check_in_completes_with_natural_answers(run_session):
 
 
 def test_whisper_note_is_dictated_and_read_back_word_for_word(run_session, tmp_path):
-    note = "Remember to drink some water and call my sister tomorrow"
+    # The sentence is one Whisper tiny.en writes word for word from flite:slt
+    # however the audio lands: probed at leading offsets 0-99 ms in 9 ms steps,
+    # gains x0.6-1.2, with and without faint noise (72 of 72). The earlier
+    # sentence ("...drink some water and call my sister tomorrow") came back
+    # as "drink somewhat or call" at some offsets, so this test failed in 2 of
+    # 6 full runs for a reason that was the recognizer, not the dictation path.
+    # The assertion stays word for word.
+    note = "Remember to drink more water and get some rest"
     answers = {"sits_now": ["it feels okay"], "came_up": ["no"], "keep_change": ["continue"],
                "note_offer": ["yes please"], "note_kept_check": ["keep it"]}
     s = run_session(flow="reflection", seed=3, backend="whisper")
