@@ -150,6 +150,17 @@ SHORT_SPEECH = 1.5
 # 25), and the different word may not be a negation ("we are not done").
 NEAR_STOP_MIN_WORDS = 3
 NEAR_STOP_WORD_RATIO = 60.0
+# A short transcript with a word that may be a blurred one-word stop
+# ("Please start." for a said "please stop": Whisper wrote it for flite's rms
+# voice at 9 of 36 probed offsets) is scored with that word swapped for the
+# stop word. The swap must fit the audio almost as well as the transcript:
+# measured, the misheard ones came within 0.1-0.7 nats, while "start", "we
+# finished", "step by step", "stay please" and the like said plainly stayed
+# 4.3 nats or further (docs/speech.md). Only stop words of at least
+# BLUR_MIN_LETTERS letters are swapped in: shorter ones have near-homophones
+# everywhere ("read"/"red", "and"/"end"; the latter is near_stop's case).
+BLUR_MARGIN = 1.5
+BLUR_MIN_LETTERS = 4
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -317,6 +328,36 @@ def near_stop(plain: str, stop_phrases: set[str]) -> str | None:
             continue
         return phrase
     return None
+
+
+def _negation(word: str) -> bool:
+    return word in NEGATORS or word.endswith("n't")
+
+
+def blurred_stops(plain: str, stop_phrases: set[str]) -> list[str]:
+    """The transcript with one word swapped for a one-word stop it may be.
+
+    For transcripts of at most STOP_CHECK_MAX_WORDS words that are not a
+    stop phrase: a word that shares most letters with a stop word of at least
+    BLUR_MIN_LETTERS letters, or begins with the same two ("start"/"stop"),
+    is swapped for it ("please start" -> "please stop"). Never a negation or a
+    word after one ("don't start" stays). These are only candidates: the
+    caller keeps one only when it fits the audio (BLUR_MARGIN).
+    """
+    words = plain.split()
+    if not words or len(words) > STOP_CHECK_MAX_WORDS or plain in stop_phrases:
+        return []
+    targets = sorted(p for p in stop_phrases if " " not in p and len(p) >= BLUR_MIN_LETTERS)
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if _negation(word) or (i and _negation(words[i - 1])) or word in stop_phrases:
+            continue
+        for target in targets:
+            if word[:2] == target[:2] or fuzz.ratio(word, target) >= NEAR_STOP_WORD_RATIO:
+                candidate = " ".join(words[:i] + [target] + words[i + 1:])
+                if candidate not in out:
+                    out.append(candidate)
+    return out
 
 
 @dataclass(frozen=True)
@@ -707,13 +748,20 @@ class WhisperRecognizer:
         if stops and len(heard.first):
             best_first = float(heard.first.max())
             stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
-        if not stops:
+        # not while dictating: a note's words are kept as heard
+        blurred = blurred_stops(plain, self.stop_phrases) if self._phrases is not None else []
+        if not stops and not blurred:
             return None
-        own, *theirs = scorer.scores([heard.text] + stops)
-        best = max(range(len(stops)), key=lambda i: theirs[i])
-        log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
-        if theirs[best] < own - STOP_MARGIN:
-            return None
-        log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
-                 theirs[best], own)
-        return stops[best]
+        own, *theirs = scorer.scores([heard.text] + stops + blurred)
+        if stops:
+            best = max(range(len(stops)), key=lambda i: theirs[i])
+            log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
+            if theirs[best] >= own - STOP_MARGIN:
+                log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
+                         theirs[best], own)
+                return stops[best]
+        for candidate, score in zip(blurred, theirs[len(stops):]):
+            if score >= own - BLUR_MARGIN:
+                log.info("a stop word fits the audio about as well as the word heard (%.2f vs %.2f)", score, own)
+                return candidate
+        return None
