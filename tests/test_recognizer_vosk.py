@@ -159,7 +159,7 @@ def test_models_are_cached_per_path(model_path, rec):
 
 def test_make_recognizer_auto_with_model_gives_vosk(model_path):
     rec = make_recognizer("auto", model=model_path, endpoint_silence=0.8)
-    assert rec.name == "vosk" and rec._endpointer.config.silence == 0.8
+    assert rec.name == "vosk" and rec.endpoint.silence == 0.8
     assert recognize(rec, synth(NO), GRAMMAR).text == NO
 
 

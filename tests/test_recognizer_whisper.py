@@ -123,7 +123,7 @@ def test_a_lost_not_makes_the_answer_unsure(rec, say):
     """If the transcript of "I'm not okay" had lost its "not" (as Whisper does
     on some natural voices), scoring "I'm not okay" against the same audio
     puts the answer in the middle band; a real "I'm okay" stays sure."""
-    engine = rec._engine
+    engine = recognizer_whisper.shared_engine()  # the one the recognizer uses (shared per model)
     # The forced transcript is not Whisper's own best, so other sentences
     # (a stop phrase among them) may fit about as well; only the negation
     # check is under test here.
@@ -387,6 +387,11 @@ def test_a_short_transcript_may_hide_a_blurred_one_word_stop():
     assert blurred_stops("don't start", stops) == []
     assert blurred_stops("stop", stops) == [] and blurred_stops("that is enough", stops) == []
     assert blurred_stops("we could start again after a rest", stops) == []
+    # a stop word already said is the matcher's to read; a word much shorter
+    # or longer than the stop word, or a short word, is not that word blurred
+    assert blurred_stops("i need to stop", stops | {"goodbye"}) == []
+    assert blurred_stops("i feel good", stops | {"goodbye"}) == []
+    assert blurred_stops("so", stops) == []
 
 
 # Leading offsets (seconds) at which Whisper wrote "Please start." for rms's

@@ -22,7 +22,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Collection, Mapping, NamedTuple, Protocol, Sequence
 
 from skill.dialogue import conditions
 from skill.dialogue.dialog import (
@@ -35,6 +35,7 @@ from skill.dialogue.dialog import (
     Variation,
     effective_escalation,
 )
+from skill.dialogue.matcher import Match, Matcher
 from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import (
     CONFIDENCE_ACCEPT,
@@ -186,11 +187,19 @@ class EngineError(RuntimeError):
     """The engine was used wrongly (e.g. an unknown flow)."""
 
 
+class Understander(Protocol):
+    """What the engine asks of its matcher (:class:`Matcher`; tests pass fakes)."""
+
+    def match(self, text: str, intents: Mapping[str, Sequence[str]], confidence: float = 1.0,
+              allowed_commands: Collection[str] | None = None, **how: Any) -> Match:
+        """Classify ``text`` heard at a node with these ``intents``."""
+
+
 class Engine:
     """Runs one session of one flow. ``start()`` once, then ``handle(event)``."""
 
     def __init__(self, bundle: Bundle, flow_name: str, context: SessionContext, seed: int = 0,
-                 matcher: Any = None) -> None:
+                 matcher: Understander | None = None) -> None:
         if flow_name not in bundle.flows:
             raise EngineError(f"there is no flow called '{flow_name}' (known: {', '.join(sorted(bundle.flows))})")
         self.bundle = bundle
@@ -199,15 +208,13 @@ class Engine:
         self.rng = random.Random(seed)
         self.names = tuple(n for n in context.names if n)
         if matcher is None:
-            from skill.dialogue.matcher import Matcher
-
             commands = {name: list(c.phrases) for name, c in bundle.commands.items() if c.phrases}
             kwargs: dict[str, Any] = {}
             if bundle.affirmative is not None:
                 kwargs["affirmative"] = bundle.affirmative
             matcher = Matcher(commands, safe_word=context.safe_word, feelings=bundle.feelings,
                               care=bundle.care, **kwargs)
-        self.matcher = matcher
+        self.matcher: Understander = matcher
         self._normalize = normalize
         self.visit: _Visit | None = None
         self.mode = Mode.NEW
@@ -221,7 +228,7 @@ class Engine:
         self.note_text: str = ""
         self.notes_saved = 0
         self.end_reason: str | None = None
-        self.last_match: Any = None  # the matcher's verdict on the last Heard (for event logs)
+        self.last_match: Match | None = None  # the matcher's verdict on the last Heard (for event logs)
         self._hops = 0
 
     # ------------------------------------------------------------------

@@ -103,9 +103,9 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
         return _sphinx(endpoint, stop_phrases)
     if choice == "whisper":
         log.info("recognizer: Whisper tiny.en (%s)", why)
-        from skill.speech.recognizer_whisper import WhisperRecognizer, _plain
+        from skill.speech.recognizer_whisper import WhisperRecognizer, plain_words
         rec = WhisperRecognizer(endpoint=endpoint)
-        rec.stop_phrases = spellings(stop_phrases, _plain)
+        rec.stop_phrases = spellings(stop_phrases, plain_words)
         return rec
     assert model_path is not None
     problem = model_store.model_problem(model_path)

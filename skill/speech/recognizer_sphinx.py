@@ -329,6 +329,11 @@ class SphinxRecognizer:
         return None
 
     @property
+    def endpoint(self) -> EndpointConfig:
+        """The end-of-turn settings this recognizer's endpointer uses."""
+        return self._endpointer.config
+
+    @property
     def in_speech(self) -> bool:
         return self._turn.in_utt
 

@@ -136,6 +136,11 @@ class VoskRecognizer:
         return None
 
     @property
+    def endpoint(self) -> EndpointConfig:
+        """The end-of-turn settings this recognizer's endpointer uses."""
+        return self._endpointer.config
+
+    @property
     def in_speech(self) -> bool:
         return self._rec is not None
 

@@ -166,7 +166,7 @@ def _optional_text(what: str) -> Callable[[Any], str | None]:
             return None
         text = _text(value, what)
         if not text:
-            raise Invalid(f"is empty; leave it out to use the default")
+            raise Invalid("is empty; leave it out to use the default")
         if len(text) > 1000 or "\x00" in text:
             raise Invalid(f"must be {what}")
         return text
