@@ -165,7 +165,21 @@ BLUR_LENGTH_DIFFERENCE = 2
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
-keep well better fab fine grand calm safe happy comfortable relaxed warm content""".split())
+keep well better fab fine grand calm safe happy comfortable relaxed warm content secure settled
+steady""".split())
+# Positive words whose negation is a prefix, not a "not": Whisper often hears
+# the prefix as a word of its own ("unhappy" -> "and happy", "unsafe" -> "and
+# safe", "I'm uncomfortable" -> "I'm in comfortable"; docs/speech.md).
+_PREFIXED = {"happy": "unhappy", "well": "unwell", "safe": "unsafe", "comfortable": "uncomfortable",
+             "secure": "insecure", "settled": "unsettled", "sure": "unsure", "steady": "unsteady"}
+# Words a blurred prefix is heard as ("un-" -> "and" or "then", "in-" -> "in").
+_PREFIX_BLURS = frozenset({"and", "an", "in", "un", "on", "end", "um", "en", "then"})
+# Words after which "and" / "in" cannot start a phrase of their own, so
+# before a feeling word they are a blurred prefix ("I'm in comfortable").
+_BEFORE_FEELING = frozenset("""i'm im am i feel feels feeling felt bit little quite very so really pretty
+rather just still too it's that's is was are were we're be been get getting kind sort of""".split())
+# What may follow the feeling word for it still to be the answer's feeling.
+_PREFIX_TAIL = frozenset("now right today tonight thanks thank you actually really honestly still though".split())
 _NEGATIVE_WORD = re.compile(r"\b(not|no|never|nope|nah|nothing|neither|nor|hardly|barely|without)\b|n't\b")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -257,6 +271,17 @@ def negations(text: str) -> list[str]:
         if candidate and candidate != plain and candidate not in out:
             out.append(candidate)
 
+    # a prefix heard as a word: "and happy" -> "unhappy"; "i'm happy" ->
+    # "i'm unhappy", "unhappy" (awb's "unhappy" came back as "I'm happy.")
+    for i, word in enumerate(words):
+        if word in _PREFIXED:
+            rest = [_PREFIXED[word]] + words[i + 1:]
+            if i and words[i - 1] in _PREFIX_BLURS:
+                add(" ".join(words[:i - 1] + rest))
+            add(" ".join(words[:i] + rest))
+            if i and words[i - 1] in ("i'm", "im"):
+                add(" ".join(words[:i - 1] + rest))
+            break
     if words and words[0] in ("yes", "yeah", "yep", "yup", "sure"):
         add("no")
         add("no " + " ".join(words[1:]))
@@ -278,6 +303,27 @@ def negations(text: str) -> list[str]:
             break
     add("not really")
     return out[:5]
+
+
+def prefix_heard_as_word(plain: str) -> str | None:
+    """``plain`` with a negating prefix Whisper wrote as a word put back, or None.
+
+    "and happy" -> "unhappy", "i'm in comfortable" -> "i'm uncomfortable":
+    a blur word ("and", "in", ...) right before a positive word that has a
+    prefixed negation, where it cannot be a conjunction or a preposition:
+    first in the answer, or after "I'm", "feel", "a bit" and the like
+    ("tired and happy", "safe and well" stay), and the feeling word ends the
+    answer but for words like "now" or "thanks" ("in safe hands" stays).
+    """
+    words = plain.split()
+    for i in range(1, len(words)):
+        if words[i] in _PREFIXED and words[i - 1] in _PREFIX_BLURS:
+            if i >= 2 and words[i - 2] not in _BEFORE_FEELING:
+                continue  # "tired and happy": two feelings joined
+            if not set(words[i + 1:]) <= _PREFIX_TAIL:
+                continue  # "in safe hands": the word is not the answer's feeling
+            return " ".join(words[:i - 1] + [_PREFIXED[words[i]]] + words[i + 1:])
+    return None
 
 
 def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> list[str]:
@@ -730,6 +776,11 @@ class WhisperRecognizer:
             return "", 0.0
         confidence = confidence_for(heard.avg_logprob)
         if self.check_negation and reads_positive(text):
+            # not while dictating: a note's words are kept as heard
+            prefixed = prefix_heard_as_word(plain) if self._phrases is not None else None
+            if prefixed is not None:
+                log.info("a negating prefix was written as a word: unsure")
+                return written(prefixed), min(confidence, UNSURE_CONFIDENCE)
             candidates = negations(text)
             if candidates:
                 own, *theirs = scorer.scores([text] + candidates)
