@@ -105,6 +105,29 @@ def test_a_stop_heard_as_another_word_is_rescued_by_scoring(rec, say):
     assert normalize(run(plain, say("red", "kal16")).text) != "red"
 
 
+# A turn that expects "alright" and "read it out" besides the stops.
+EXPECTING = ["yes", "alright", "no", "read it out", "slow down", "volume up", *STOPS]
+
+
+def test_the_safe_word_heard_as_right_stays_a_stop_when_alright_is_expected(rec, say):
+    """awb's and kal16's "red" come back as "Right."; "alright", an expected
+    answer, fits their audio at most 0.86 nats better than "red", well
+    inside COMPETE_MARGIN: the safe word is still heard."""
+    for voice in ("awb", "kal16"):
+        assert run(rec, say("red", voice), phrases=EXPECTING).text == "red", voice
+
+
+def test_an_expected_answer_that_fits_better_is_not_taken_for_a_stop(rec, say):
+    """"read it out" written "Red and out." or "bread it out" was taken for
+    the safe word; the turn's own "read it out" fits those recordings 3.6
+    nats or more better than "red", so the answer is left to the matcher."""
+    for voice in ("rms", "slt", "kal16"):
+        pcm = say("read it out", voice)
+        assert normalize(run(rec, pcm, phrases=EXPECTING).text) != "red", voice
+        # without the expected answer in the turn, it is the safe word: the case still happens
+        assert run(rec, pcm, phrases=["yes", "no", *STOPS]).text == "red", voice
+
+
 def test_a_custom_safe_word_heard_as_a_sentence_is_still_heard(say):
     """kal16's "pineapple" comes back as "Hi, now the last..."; the speech was
     short, so the one- and two-word stops are scored, and the safe word wins."""
