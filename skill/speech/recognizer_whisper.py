@@ -139,6 +139,11 @@ STOP_MARGIN = 5.0
 # come with the transcript); "yes" then scores none of them.
 STOP_FIRST_MARGIN = 6.0
 STOP_CHECK_MAX_WORDS = 4
+# A transcript of at most STOP_CHECK_MAX_WORDS words spelled like a longer
+# stop phrase run together (rapidfuzz ratio of the letters alone, 0-100) is
+# scored against it too: awb's "end the session" came back as
+# "Intercession." (72); "in the session" 88.
+SOUNDS_LIKE = 70.0
 # An utterance with at most this much speech (seconds) may be a one- or
 # two-word stop or safe word whatever Whisper wrote: a custom safe word such
 # as "pineapple" came back as "Hi, now the last..." (kal16).
@@ -357,7 +362,13 @@ def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> 
         elif 2 < len(words) <= STOP_CHECK_MAX_WORDS and abs(size - len(words)) <= 1 \
                 and set(phrase.split()) & set(words):
             out.append(phrase)
+        elif len(words) <= STOP_CHECK_MAX_WORDS and fuzz.ratio(_letters(plain), _letters(phrase)) >= SOUNDS_LIKE:
+            out.append(phrase)  # "intercession" may be "end the session"
     return out
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
 
 
 def near_stop(plain: str, stop_phrases: set[str]) -> str | None:
