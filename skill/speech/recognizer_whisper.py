@@ -164,6 +164,9 @@ NEAR_STOP_WORD_RATIO = 60.0
 # 4.3 nats or further (docs/speech.md). Only stop words of at least
 # BLUR_MIN_LETTERS letters are swapped in: shorter ones have near-homophones
 # everywhere ("read"/"red", "and"/"end"; the latter is near_stop's case).
+BLUR_MARGIN = 1.5
+BLUR_MIN_LETTERS = 4
+BLUR_LENGTH_DIFFERENCE = 2
 # A stop found by scoring (not one Whisper wrote) gives way when one of the
 # turn's own expected answers fits the audio clearly better: "read it out"
 # written as "Red and out." fits "read it out" 3.7 nats better than the safe
@@ -174,9 +177,6 @@ NEAR_STOP_WORD_RATIO = 60.0
 # COMPETITORS phrases spelled most like the transcript are scored.
 COMPETE_MARGIN = 3.0
 COMPETITORS = 3
-BLUR_MARGIN = 1.5
-BLUR_MIN_LETTERS = 4
-BLUR_LENGTH_DIFFERENCE = 2
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -368,6 +368,7 @@ def stop_candidates(plain: str, stop_phrases: set[str], short: bool = False) -> 
 
 
 def _letters(text: str) -> str:
+    """Letters and digits only: "end the session" -> "endthesession"."""
     return "".join(c for c in text if c.isalnum())
 
 
