@@ -76,9 +76,12 @@ STOP_PARAPHRASES: tuple[str, ...] = (
     "please stop", "I want to stop", "can we stop now", "let's stop here", "stop please",
     "I'd like to stop now", "okay I think we're done", "I think that's enough for tonight",
     "can we end the session please", "let's just end it here", "I need to stop",
-)
-STOP_UNLISTED: tuple[str, ...] = (
+    # unlisted until 2026-12-03 (tuning log 15), when commands.yaml learnt ending in other words
     "let's call it a night", "I don't want to do this anymore", "no more questions please",
+)
+# Held out: written after those phrases were added, never tuned for.
+STOP_UNLISTED: tuple[str, ...] = (
+    "I think that'll do for tonight", "I'd like to be done now", "please switch off",
 )
 
 # Everyday speech that belongs to no node: the grammar must reject it.

@@ -135,6 +135,22 @@ def test_a_request_to_stop_stops(text):
     assert (m.kind, m.name) == ("command", "stop"), (text, m)
 
 
+@pytest.mark.parametrize("text", ["let's call it a day", "leave it there"])
+def test_a_node_that_ends_in_its_own_words_keeps_its_soft_stop_phrase(text):
+    # Support's own close (water, warmth, someone you trust) rather than the plain stop reply.
+    assert (answer("support", "after", text).kind, answer("support", "after", text).name) == ("intent", "leave_it")
+    assert BUNDLE.flows["support"].nodes["after"].listen["leave_it"].next == "stopped"
+    assert BUNDLE.flows["support"].nodes["stopped"].end == "stopped"
+    m = answer("aftercare", "feel", text)
+    assert (m.kind, m.name) == ("command", "stop"), m
+
+
+@pytest.mark.parametrize("text", ["stop", "we're done", "please stop, let's call it a day", "red"])
+def test_a_hard_stop_or_the_safe_word_is_never_a_nodes_own(text):
+    m = answer("support", "after", text)
+    assert m.kind == "command" and m.name in ("stop", "safe_word"), m
+
+
 # --------------------------------------------------------------------------
 # The engine: danger from anywhere, needs, dictation, confidence, groups
 # --------------------------------------------------------------------------

@@ -93,6 +93,15 @@ def test_stop_phrase_in_an_intent_is_a_warning(tmp_path: Path):
     assert "warning:" in problems[0].format()
 
 
+def test_soft_stop_phrase_under_an_answer_that_ends_is_the_nodes_own(tmp_path: Path):
+    flow = tmp_path / "own.yaml"
+    flow.write_text(
+        "version: 1\nflow: own\nstart: hello\nnodes:\n  hello:\n    say: [\"Hi\"]\n"
+        "    intents:\n      sleepy: [\"let's call it a night\"]\n    listen:\n      sleepy: close\n"
+        "  close:\n    say: [\"Sleep well.\"]\n    end: stopped\n")
+    assert check_files([flow], context=MINI) == []
+
+
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)

@@ -67,6 +67,12 @@ _MAX_WORDS = 60
 _MAX_FEELING_WORDS = 150
 
 SAFETY_COMMANDS = frozenset({"stop", "safe_word"})
+#: Words that make a stop phrase unmistakable. A softer way of ending ("let's
+#: call it a day") may be listed by a node as its own answer when that answer
+#: ends the check-in too, in its own words (support's gentle close; the
+#: validator checks that it ends); a phrase holding one of these words, or
+#: the safe word, is always the stop command.
+HARD_STOP_WORDS = frozenset({"stop", "quit", "end", "enough", "done", "finish", "finished", "goodbye"})
 
 # Affirmative intent -> its negative counterpart (None: no counterpart).
 DEFAULT_AFFIRMATIVE: Mapping[str, str | None] = {
@@ -330,6 +336,11 @@ _UNDER_NOT = frozenset("it him her them you we i he she they ever really just ev
                        "like mean meant going to need have had let".split())
 # "we're done talking", "I'm finished sharing": done with that part, not with the check-in.
 _DONE_WORDS = frozenset({"done", "finished", "enough"})
+# "I'm done with my tea": finished with a thing of one's own, not the check-in.
+_OWN = frozenset("my your his her our their".split())
+# "I don't want to continue feeling like this": a way of being, not the check-in.
+_GOING_ON = frozenset({"continue", "on", "going"})
+_A_WAY_OF_BEING = frozenset({"feeling", "being", "like", "hurting"})
 # Said before a stop that is still "on its own": "no, stop", "okay stop".
 _ALONE_LEADS = frozenset({"no", "okay", "oh", "please", "right"})
 
@@ -339,8 +350,10 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
 
     Biased toward yes: only clear signs say otherwise. A "not"/"never"
     governing it ("I didn't want it to stop", "don't stop"), a time word
-    ("before we stop touching"), a story ("I asked him to stop"), or "done"
-    followed by an activity ("we're done talking").
+    ("before we stop touching"), a story ("I asked him to stop"), "done"
+    followed by an activity ("we're done talking") or by a thing of one's own
+    ("I'm done with my tea"), or going on in a way of being ("I don't want
+    to continue feeling like this").
     """
     before = list(words[max(0, pos - 5) : pos])
     for j in range(len(before) - 1, -1, -1):
@@ -355,8 +368,13 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
         return False
     if len(before) >= 3 and before[-1] == "to" and before[-2] in _PRONOUNS and before[-3] in _TELLING:
         return False
-    after = words[pos + length : pos + length + 1]
-    if words[pos + length - 1] in _DONE_WORDS and after and after[0].endswith("ing"):
+    after = words[pos + length : pos + length + 2]
+    last = words[pos + length - 1]
+    if last in _DONE_WORDS and after and after[0].endswith("ing"):
+        return False
+    if last in _DONE_WORDS and len(after) == 2 and after[0] == "with" and after[1] in _OWN:
+        return False
+    if last in _GOING_ON and after and after[0] in _A_WAY_OF_BEING:
         return False
     return True
 
@@ -653,6 +671,9 @@ class Matcher:
         a = _analyze_cached(text if isinstance(text, str) else str(text))
         if not a.words:
             return _UNCLEAR
+        claimed = self._claimed_ending(a, intents)
+        if claimed is not None:
+            return claimed  # "let's call it a day" where the node ends in its own words
         alone = self._safety(a.words, anywhere=False)
         if alone is not None:
             return alone  # the safe word or a stop, said on its own: at once
@@ -694,6 +715,25 @@ class Matcher:
             if alone.kind == "intent":
                 return alone  # "no, not tonight": the no is the answer
         return found
+
+    def _claimed_ending(self, a: Analysis, intents: Mapping[str, Sequence[str]]) -> Match | None:
+        """A soft stop phrase this node lists, word for word, as one of its answers.
+
+        Only phrases without a :data:`HARD_STOP_WORDS` word or the safe word;
+        the validator requires the answer that claims one to end the check-in.
+        """
+        if any(w in HARD_STOP_WORDS for w in a.words):
+            return None
+        if self._safe_words and _find(a.words, self._safe_words) >= 0:
+            return None
+        if self._safety(a.words) is None:
+            return None  # no stop in it: the usual order applies
+        exact = self._index(intents).exact
+        for said in (" ".join(a.words), " ".join(_strip_polite(a.words))):
+            hits = exact.get(said, ())
+            if len(hits) == 1:
+                return Match("intent", hits[0], 100.0)
+        return None
 
     @staticmethod
     def _leading_no(a: Analysis) -> bool:

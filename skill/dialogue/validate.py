@@ -25,6 +25,7 @@ from skill.dialogue.dialog import (
     Flow,
     Node,
     Problem,
+    Transition,
     Variation,
     did_you_mean,
     effective_escalation,
@@ -32,6 +33,7 @@ from skill.dialogue.dialog import (
     load_commands,
     load_vocabulary,
 )
+from skill.dialogue.matcher import HARD_STOP_WORDS
 from skill.dialogue.normalize import normalize
 from skill.dialogue.render import offered_answers
 from skill.dialogue.yamlpos import Mark
@@ -190,6 +192,9 @@ class _Checker:
         stop = self.bundle.commands.get("stop")
         for p in stop.phrases if stop else ():
             command_phrases.setdefault(self.normalize(p), "stop")
+        # Softer ways of ending ("call it a night"): a node may list them only
+        # where its answer ends the check-in too (see Matcher._claimed_ending).
+        soft_stops = [k for k in command_phrases if len(k.split()) > 1 and not set(k.split()) & HARD_STOP_WORDS]
         for node in flow.nodes.values():
             claimed: dict[str, str] = {}
             for intent, t in node.listen.items():
@@ -210,8 +215,18 @@ class _Checker:
                                        f"'{node.id}'; keep it in one of them")
                     claimed.setdefault(key, intent)
                     if key in command_phrases:
-                        self.err(mark, f"the phrase '{phrase}' of '{intent}' is also the '{command_phrases[key]}' "
-                                       "command, which always wins; it will end the session instead", "warning")
+                        self.err(mark, f"the phrase '{phrase}' of '{intent}' is also the "
+                                       f"'{command_phrases[key]}' command, which always wins; it will end "
+                                       "the session instead", "warning")
+                    elif any(f" {soft} " in f" {key} " for soft in soft_stops) and not self.ends(flow, t):
+                        self.err(mark, f"the phrase '{phrase}' of '{intent}' at node '{node.id}' asks to stop in "
+                                       "other words; list it only under an answer that goes to a node with "
+                                       "'end:', or remove it here and leave it to the stop command")
+
+    def ends(self, flow: Flow, t: Transition) -> bool:
+        """Whether this transition goes straight to a node that ends the check-in."""
+        where = self.bundle.resolve(flow.name, t.next) if t.next else None
+        return where is not None and self.bundle.flows[where[0]].nodes[where[1]].end is not None
 
     # ---- placeholders --------------------------------------------------
 
