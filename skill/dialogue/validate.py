@@ -214,11 +214,12 @@ class _Checker:
                         self.err(mark, f"the phrase '{phrase}' is claimed by both '{other}' and '{intent}' at node "
                                        f"'{node.id}'; keep it in one of them")
                     claimed.setdefault(key, intent)
-                    if key in command_phrases:
+                    soft = any(f" {stop} " in f" {key} " for stop in soft_stops)
+                    if key in command_phrases and not soft:
                         self.err(mark, f"the phrase '{phrase}' of '{intent}' is also the "
                                        f"'{command_phrases[key]}' command, which always wins; it will end "
                                        "the session instead", "warning")
-                    elif any(f" {soft} " in f" {key} " for soft in soft_stops) and not self.ends(flow, t):
+                    elif soft and not self.ends(flow, t):
                         self.err(mark, f"the phrase '{phrase}' of '{intent}' at node '{node.id}' asks to stop in "
                                        "other words; list it only under an answer that goes to a node with "
                                        "'end:', or remove it here and leave it to the stop command")
