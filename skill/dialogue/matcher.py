@@ -100,6 +100,7 @@ _NEGATION_PHRASES = (
     ("could", "be", "better"),
     ("could", "have", "been", "better"),
     ("been", "better"),
+    ("have", "felt", "better"),  # "I've felt better"
     ("seen", "better", "days"),
     ("wish",),  # "I wish I was okay"
     ("opposite", "of"),
@@ -130,6 +131,12 @@ _IDIOMS = {
     ("no", "worries"): "no_worries",
     ("not", "a", "problem"): "no_problem",
     ("no", "doubt"): "no_doubt",
+    # "Never better", "couldn't be better": as good as it gets, not a negation.
+    ("never", "better"): "great",
+    ("never", "felt", "better"): "great",
+    ("never", "been", "better"): "great",
+    ("could", "not", "be", "better"): "great",
+    ("could", "not", "feel", "better"): "great",
     # "I can't stop smiling" means "I keep smiling": not a negation, not a stop.
     ("can", "not", "stop"): "keep",
     ("could", "not", "stop"): "keep",
@@ -141,6 +148,9 @@ _IDIOMS = {
 }
 # A leading no that is the answer when more no follows ("no, not tonight").
 _NO_PARTICLES = frozenset({"no", "nope", "nah", "naw"})
+# Said first, before "I ..." or "we ...", these answer the question and do
+# not negate what follows ("nothing, we're good"; but "nothing feels right").
+_NOTHING_THEN = frozenset({"nothing", "none"})
 # Words that carry no meaning for telling answers apart; dropped from the
 # comparison key (both sides), never from the polarity analysis.
 _STOPWORDS = frozenset(
@@ -262,6 +272,8 @@ def _key(words: Sequence[str], fallback: bool = True) -> str:
 def analyze(text: str) -> Analysis:
     """Normalize ``text`` and find its negation/hedging (see module docstring)."""
     words = _join_idioms(normalize(text).split())
+    if len(words) >= 3 and words[0] in _NOTHING_THEN and words[1] in ("i", "we"):
+        words[0] = "no"  # "nothing, I'm fine" is "no, I'm fine": the answer, then how one is
     hedge_mask = [False] * len(words)
     for hedge in HEDGES:
         pos = _find(words, hedge)
