@@ -747,14 +747,22 @@ class Matcher:
                 return Match("intent", hits[0], 100.0)
         return None
 
-    @staticmethod
-    def _leading_no(a: Analysis) -> bool:
-        """The answer opens with a bare no and the rest only says no again:
-        "no, not tonight", "nah, not really", "no, not at the moment". The no
+    def _leading_no(self, a: Analysis) -> bool:
+        """The answer opens with a bare no and the rest only says no again
+        ("no, not tonight", "nah, not really", "no, not at the moment") or
+        says that all is well, plainly ("no, everything was lovely"). The no
         alone is then the answer, where a bare no is one at this question;
         used only when the whole answer matched nothing, so a clearer reading
         ("no, I'm not okay" -> not_okay) always wins."""
-        return len(a.words) >= 2 and a.words[0] in _NO_PARTICLES and a.words[1] in NEGATORS
+        if len(a.words) < 2 or a.words[0] not in _NO_PARTICLES:
+            return False
+        if a.words[1] in NEGATORS:
+            return True
+        rest = a.words[1:]
+        if self.feelings is None or any(w in NEGATORS for w in rest):
+            return False
+        reading = self.feelings.read(rest)
+        return reading is not None and reading.kind == "okay" and not _analyze_cached(" ".join(rest)).hedged
 
     def _with_feelings(self, a: Analysis, intents: Mapping[str, Sequence[str]], found: Match) -> Match:
         """Let the feelings vocabulary read what the phrase lists did not see.
