@@ -135,7 +135,7 @@ LEAN_GRAMMAR = False  # experiment: node intents + a few phrases per command ins
 OPTIONS: dict[str, Any] = {}  # tuning experiments: extra recognizer constructor arguments
 
 
-def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = ()):
+def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str] = (), safe_word: str = ""):
     """A recognizer by backend name, from the product's own factory
     (``skill.speech.backends.make_recognizer``): ``pocketsphinx``, any other backend
     the factory knows (the neural ones), and ``vosk-ko`` / ``vosk-en`` (Vosk
@@ -151,7 +151,7 @@ def make_recognizer(backend: str, model: str | None, stop_phrases: Sequence[str]
     options = dict(OPTIONS)
     options.pop("phrases", None)
     if not options:
-        return backends.make_recognizer(kind, model, stop_phrases=stop_phrases, **kw)
+        return backends.make_recognizer(kind, model, stop_phrases=stop_phrases, safe_word=safe_word, **kw)
     endpoint = backends.endpoint_config(**kw)
     if kind == "pocketsphinx":
         from skill.speech.recognizer_sphinx import SphinxRecognizer
@@ -568,7 +568,7 @@ def measure(backend: str, naive: bool, utts: Sequence[Utterance], corpus: Corpus
     pipe = Pipeline(dialogs, lang)
     stops = tuple(pipe.commands.get("stop", ())) + (pipe.safe_word,)  # as the voice loop passes them
     t = time.perf_counter()
-    rec = make_recognizer(backend, model_for(backend), stops)
+    rec = make_recognizer(backend, model_for(backend), stops, pipe.safe_word)
     load_s = time.perf_counter() - t
     turns: list[Turn] = []
     for i, u in enumerate(utts):

@@ -67,16 +67,19 @@ def flite_available() -> bool:
 
 @functools.lru_cache(maxsize=512)
 def flite(text: str, voice: str = "slt", pad: tuple[float, float] = (0.3, 0.6),
-          folder: str | None = None) -> bytes:
+          folder: str | None = None, rate: int | None = None) -> bytes:
     """Speak ``text`` with a flite voice (not espeak: closer to how people
     sound) and return int16 16 kHz mono PCM with ``pad`` seconds of silence.
 
     ``folder``: where the WAV is written (a test's tmp_path), else a private
-    temporary folder that is removed at once.
+    temporary folder that is removed at once. ``rate``: words per minute, as
+    the benchmark sets it (flite's own pace is about 150).
     """
+    stretch = ["--setf", f"duration_stretch={150 / rate:.3f}"] if rate else []
     with tempfile.TemporaryDirectory(prefix="speech-fixture-", dir=folder) as tmp:
         wav = Path(tmp) / "say.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(wav)], check=True, capture_output=True)
+        subprocess.run(["flite", "-voice", voice, *stretch, "-t", text, "-o", str(wav)], check=True,
+                       capture_output=True)
         return _padded_pcm(wav, pad)
 
 

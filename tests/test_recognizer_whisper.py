@@ -8,6 +8,7 @@ they expose what espeak hides (see docs/speech.md).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ STOPS = ("stop", "that's enough", "end the session", "end this", "i'm done", "go
 @pytest.fixture(scope="module")
 def rec() -> WhisperRecognizer:
     assert flite_available(), "flite and sox are needed (apt install flite sox)"
-    made = backends.make_recognizer("whisper", stop_phrases=STOPS)
+    made = backends.make_recognizer("whisper", stop_phrases=STOPS, safe_word="red")
     assert isinstance(made, WhisperRecognizer)
     return made
 
@@ -118,6 +119,30 @@ def test_the_safe_word_heard_as_right_stays_a_stop_when_alright_is_expected(rec,
         pcm = say("red", voice)
         assert normalize(run(plain, pcm).text) == "right", "the case under test no longer happens"
         assert run(rec, pcm, phrases=EXPECTING).text == "red", voice
+
+
+def test_the_safe_word_heard_as_one_other_word_gets_the_benefit_of_the_doubt(rec, tmp_path):
+    """awb's "red" at 170 and 180 words a minute comes back as "Right.", and
+    "red" fits the audio a little over STOP_MARGIN below it: as the safe word
+    it is still heard (SAFE_WORD_MARGIN), also where "alright" is an answer."""
+    for rate in (170, 180):
+        _the_safe_word_is_heard(rec, flite("red", "awb", (0.4, 0.0), folder=str(tmp_path), rate=rate))
+
+
+def _the_safe_word_is_heard(rec, pcm: bytes) -> None:
+    plain = WhisperRecognizer(check_stops=False)  # the same (shared) model, no stop check
+    assert normalize(run(plain, pcm).text) == "right", "the case under test no longer happens"
+    as_a_stop = WhisperRecognizer()  # "red" among the stops, but not known as the safe word
+    as_a_stop.stop_phrases = set(rec.stop_phrases)
+    assert normalize(run(as_a_stop, pcm).text) == "right", "STOP_MARGIN alone now catches it: nothing to test"
+    assert run(rec, pcm).text == "red"
+    assert run(rec, pcm, phrases=EXPECTING).text == "red"
+
+
+def test_a_single_word_that_is_an_answer_here_is_not_taken_for_the_safe_word(rec, say):
+    """"Ready." is one word like "red"; where ready is an answer it stays ready."""
+    for voice in ("awb", "kal16"):
+        assert normalize(run(rec, say("ready", voice), phrases=["ready", "not ready", *STOPS]).text) == "ready", voice
 
 
 def test_an_expected_answer_that_fits_better_is_not_taken_for_a_stop(rec, say):
@@ -428,6 +453,27 @@ def test_a_stop_phrase_with_one_word_blurred_is_that_stop():
     assert near_stop("we are not done", stops) is None
     assert near_stop("that is not enough", stops) is None
     assert near_stop("and stop", stops) is None
+
+
+# Everyday answers as Whisper writes them; none may be one blurred word from a stop.
+EVERYDAY = ("i am fine", "i'm fine", "we are fine", "we're fine", "i am good", "we are good", "all good",
+            "i am okay", "we are okay", "i am alright", "i feel fine", "i am fine thanks", "that is fine",
+            "that is nice", "that is lovely", "we are all set", "i am ready", "we are ready", "not sure",
+            "i am tired", "i feel good", "leave it on", "read it out", "carry on please", "keep it",
+            "i am happy", "we are happy", "that is it", "that is all", "i am finally warm")
+
+
+def test_no_stop_phrase_in_the_dialogues_is_one_word_from_an_everyday_answer():
+    """``near_stop`` takes a transcript one similar word from a stop phrase as
+    that stop, unscored: "I'm finished" was once a stop phrase, and rms's
+    "I'm fine" written "I am fine." ended the check-in."""
+    import yaml
+    from skill.speech.backends import spellings
+    from skill.speech.recognizer_whisper import plain_words
+    data = yaml.safe_load((Path(__file__).resolve().parent.parent / "dialogs" / "commands.yaml").read_text())
+    stops = spellings(tuple(data["commands"]["stop"]["phrases"]) + ("red",), plain_words)
+    assert {p: near_stop(p, stops) for p in EVERYDAY if near_stop(p, stops)} == {}
+    assert near_stop("i am fine", stops | {"i am finished"}) == "i am finished"  # what this guards against
 
 
 class _NoStopFits:

@@ -131,7 +131,8 @@ _IDIOMS = {
     ("no", "worries"): "no_worries",
     ("not", "a", "problem"): "no_problem",
     ("no", "doubt"): "no_doubt",
-    # "Never better", "couldn't be better": as good as it gets, not a negation.
+    # "Never better", "couldn't be better": as good as it gets, not a negation
+    # (only as the answer's last words, see _LAST_IDIOMS).
     ("never", "better"): "great",
     ("never", "felt", "better"): "great",
     ("never", "been", "better"): "great",
@@ -146,6 +147,10 @@ _IDIOMS = {
     ("could", "do", "with"): "need",
     ("could", "really", "do", "with"): "need",
 }
+# Idioms that are only themselves at the end of an answer (give or take a
+# "thanks" or "honestly"): "never better now" is not "never better".
+_LAST_IDIOMS = frozenset(k for k, v in _IDIOMS.items() if v == "great")
+_AFTER_LAST_IDIOM = frozenset({"thanks", "thank", "you", "honestly", "really", "actually"})
 # A leading no that is the answer when more no follows ("no, not tonight").
 _NO_PARTICLES = frozenset({"no", "nope", "nah", "naw"})
 # Said first, before "I ..." or "we ...", these answer the question and do
@@ -234,7 +239,8 @@ def _join_idioms(words: Sequence[str]) -> list[str]:
     i = 0
     while i < len(words):
         for idiom, token in _IDIOMS.items():
-            if tuple(words[i : i + len(idiom)]) == idiom:
+            if tuple(words[i : i + len(idiom)]) == idiom and not (
+                    idiom in _LAST_IDIOMS and not set(words[i + len(idiom):]) <= _AFTER_LAST_IDIOM):
                 out.append(token)
                 i += len(idiom)
                 break

@@ -149,7 +149,8 @@ def typed_line(timeout: float) -> str | None:
 
 
 @contextmanager
-def open_devices(settings: Settings, stop_phrases: Sequence[str]) -> Iterator[tuple[Devices, tts.VoiceSettings]]:
+def open_devices(settings: Settings, stop_phrases: Sequence[str],
+                 safe_word: str = "") -> Iterator[tuple[Devices, tts.VoiceSettings]]:
     """The real devices for ``settings`` and the voice to speak with; closed when the block ends.
 
     Raises AudioError / RecognizerError / TtsError with one clear line (a
@@ -176,8 +177,9 @@ def open_devices(settings: Settings, stop_phrases: Sequence[str]) -> Iterator[tu
 
     def load_recognizer() -> Recognizer:
         if endpoint is None:
-            return backends.make_recognizer(settings.backend, model, stop_phrases=stop_phrases)
-        return backends.make_recognizer(settings.backend, model, stop_phrases=stop_phrases,
+            return backends.make_recognizer(settings.backend, model, stop_phrases=stop_phrases,
+                                            safe_word=safe_word)
+        return backends.make_recognizer(settings.backend, model, stop_phrases=stop_phrases, safe_word=safe_word,
                                         endpoint_silence=endpoint)
 
     synth = tts.shared_synth()

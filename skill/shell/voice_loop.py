@@ -598,7 +598,7 @@ def _run_session(settings: Settings, bundle: Bundle, events: EventLog) -> int:
 
     opened = open_session(settings, bundle)
     safe_word = opened.context.safe_word
-    with devices_mod.open_devices(settings, stop_phrases(bundle, safe_word)) as (devices, voice):
+    with devices_mod.open_devices(settings, stop_phrases(bundle, safe_word), safe_word) as (devices, voice):
         session = VoiceSession(opened.engine, devices, voice, events=events, notes=opened.notes,
                                safe_word=safe_word, barge=barge_phrases(bundle, safe_word, normalizer()),
                                chime=settings.chime)

@@ -80,7 +80,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
                     models_dir: str | Path | None = None,
                     endpoint_silence: float = DEFAULT_SILENCE,
                     max_utterance: float | None = None,
-                    stop_phrases: Sequence[str] = ()) -> Recognizer:
+                    stop_phrases: Sequence[str] = (), safe_word: str = "") -> Recognizer:
     """Create the recognizer the user asked for (one clear RecognizerError if impossible).
 
     backend: "auto" | "whisper" | "vosk" | "pocketsphinx" ("sphinx" also accepted).
@@ -92,6 +92,8 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
       gently, so the out-of-grammar check is most lenient with them
       (PocketSphinx: STOP_RATIO_MIN; Vosk: kept below the confidence floor;
       Whisper: scored against short transcripts, see recognizer_whisper).
+    safe_word: the session's safe word (also among ``stop_phrases``); Whisper
+      gives it the widest margin of all (SAFE_WORD_MARGIN).
     """
     from skill.speech import models as model_store
 
@@ -106,6 +108,7 @@ def make_recognizer(backend: str = "auto", model: str | Path | None = None,
         from skill.speech.recognizer_whisper import WhisperRecognizer, plain_words
         rec = WhisperRecognizer(endpoint=endpoint)
         rec.stop_phrases = spellings(stop_phrases, plain_words)
+        rec.safe_words = spellings((safe_word,), plain_words) if safe_word else set()
         return rec
     assert model_path is not None
     problem = model_store.model_problem(model_path)

@@ -134,6 +134,16 @@ NEGATION_MARGIN = 4.0
 # "Right.", "In the session.") 4.7 nats or closer; other answers 5.1 or
 # further ("help" heard as "I'll...": 5.1; "Help." 7.8).
 STOP_MARGIN = 5.0
+# The safe word, the one word that must never be missed, heard as another
+# single word, gets a wider margin and is scored whatever Whisper's first
+# token was (a transcript of more words was probably more words: "Red and
+# out." for "read it out" keeps STOP_MARGIN and COMPETE_MARGIN). Measured through the
+# endpointer on 5 voices x 5 rates (130-190 wpm), a quiet room: "red"
+# written "Right." came within 0.0-6.1 nats (festival's kal, 145 wpm: 6.06;
+# STOP_MARGIN missed kal at 130-160 wpm at every question), while "ready"
+# said plainly stayed 6.8 or further, and "right", "alright", "all right",
+# "that's right", "yeah right" 9.6 or further.
+SAFE_WORD_MARGIN = 6.4
 # Only stop phrases whose first token is within this margin of Whisper's own
 # first choice are scored at all (free: the first step's log probabilities
 # come with the transcript); "yes" then scores none of them.
@@ -176,6 +186,14 @@ BLUR_LENGTH_DIFFERENCE = 2
 # taken for a stop had one 3.6 nats or more above it. Only the
 # COMPETITORS phrases spelled most like the transcript are scored.
 COMPETE_MARGIN = 3.0
+# The safe word heard as another single word gives way when that word is
+# itself one of the question's answers ("Ready." at a readiness question),
+# or when an expected answer fits this much better. Measured (the 25
+# renders above, at three questions): said "red" had an expected answer up
+# to 3.97 nats above it ("all right" for kal's "Right."), so 3.0 missed 6
+# of 75 and 4.0 none. "Read it" and "red" are as close as words get
+# ("Reddit"), which is why the notes offers ask "would you like to hear it?".
+SAFE_WORD_COMPETE_MARGIN = 4.0
 COMPETITORS = 3
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
@@ -595,6 +613,7 @@ class WhisperRecognizer:
         self.early_end = early_end
         # Stop phrases and the safe word (the shell fills them in, see backends.py).
         self.stop_phrases: set[str] = set()
+        self.safe_words: set[str] = set()  # the safe word's spellings (also in stop_phrases)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
         self._phrases: tuple[str, ...] | None = None
         self._complete: frozenset[str] = frozenset()  # the turn's phrases, normalized
@@ -827,9 +846,13 @@ class WhisperRecognizer:
             return near
         short = 0.0 < heard.seconds <= SHORT_SPEECH
         stops = stop_candidates(plain, self.stop_phrases, short)
+        # The safe word heard as another single word ("Right.") gets the benefit of the doubt.
+        one_word = len(plain.split()) == 1
+        safe = self.safe_words if one_word else set()
         if stops and len(heard.first):
             best_first = float(heard.first.max())
-            stops = [p for p in stops if heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
+            stops = [p for p in stops if p in safe
+                     or heard.first[scorer.first_token(p)] >= best_first - STOP_FIRST_MARGIN]
         # not while dictating: a note's words are kept as heard
         blurred = blurred_stops(plain, self.stop_phrases) if self._phrases is not None else []
         if not stops and not blurred:
@@ -839,10 +862,13 @@ class WhisperRecognizer:
         if stops:
             best = max(range(len(stops)), key=lambda i: theirs[i])
             log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
-            if theirs[best] >= own - STOP_MARGIN:
+            fits = [(theirs[i], p) for i, p in enumerate(stops)
+                    if theirs[i] >= own - (SAFE_WORD_MARGIN if p in safe else STOP_MARGIN)]
+            if fits:
+                score, phrase = max(fits)
                 log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
-                         theirs[best], own)
-                found = (stops[best], theirs[best])
+                         score, own)
+                found = (phrase, score)
         if found is None:
             for candidate, score in zip(blurred, theirs[len(stops):]):
                 if score >= own - BLUR_MARGIN:
@@ -850,20 +876,33 @@ class WhisperRecognizer:
                              score, own)
                     found = (candidate, score)
                     break
-        if found is None or self._expected_fits_better(plain, found[1], scorer):
+        if found is None:
+            return None
+        margin = COMPETE_MARGIN
+        if found[0] in safe:
+            if plain in self._expected():
+                return None  # what Whisper wrote is an answer here ("Ready." at a readiness question)
+            margin = SAFE_WORD_COMPETE_MARGIN
+        if self._expected_fits_better(plain, found[1], scorer, margin):
             return None
         return found[0]
 
-    def _expected_fits_better(self, plain: str, stop_score: float, scorer: Scorer) -> bool:
+    def _expected(self) -> set[str]:
+        """The turn's expected answers that are not stops, in plain words."""
+        return {p for p in {plain_words(x) for x in self._phrases or ()} - self.stop_phrases if p}
+
+    def _expected_fits_better(self, plain: str, stop_score: float, scorer: Scorer,
+                              margin: float = COMPETE_MARGIN) -> bool:
         """True when one of the turn's expected answers (not a stop) fits the
-        audio COMPETE_MARGIN nats better than the stop found by scoring."""
-        others = [p for p in {plain_words(x) for x in self._phrases or ()} - self.stop_phrases if p]
+        audio ``margin`` nats better than the stop found by scoring."""
+        others = sorted(self._expected())
         if not others:
             return False
         near = sorted(others, key=lambda p: (-fuzz.ratio(plain, p), p))[:COMPETITORS]
         scores = scorer.scores(near)
         best = max(range(len(near)), key=lambda i: scores[i])
-        if scores[best] >= stop_score + COMPETE_MARGIN:
+        log.debug("expected answer %r %.2f vs the stop %.2f", near[best], scores[best], stop_score)
+        if scores[best] >= stop_score + margin:
             log.info("an expected answer fits the audio better than the stop (%.2f vs %.2f): no stop",
                      scores[best], stop_score)
             return True
