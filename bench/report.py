@@ -505,6 +505,19 @@ def safety_misses(runs: Sequence[dict], utts: dict[str, Utterance], limit: int =
     return out
 
 
+def timing_caveat(m: dict[str, Any]) -> str:
+    """What the load average says about the wall-clock numbers of this run."""
+    cores = m.get("cores") or 1
+    loads = [m["load_avg_start"][0], *(m.get("load_avg_end") or (0.0,))[:1]]
+    if max(loads) > 0.9 * cores:
+        return (f"**Timing caveat:** the load average reached {max(loads):.1f} on {cores} cores during the run: "
+                "other work shared the machine, so wall-clock latencies, real-time factors and idle CPU are "
+                "pessimistic; CPU-time columns carry less of that load.")
+    return (f"**Timing:** nothing else loaded the {cores} cores (load average {loads[0]:.1f} at the start, "
+            f"{loads[-1]:.1f} at the end), but wall-clock numbers still vary between runs on this host; "
+            "CPU-time columns vary less.")
+
+
 def markdown(runs: Sequence[dict], utts: dict[str, Utterance], info: dict[str, Any],
              corpus_note: str, tuning_log: str, wall_s: float, command: str = "python -m bench") -> str:
     heads = headline(runs, utts)
@@ -518,9 +531,7 @@ def markdown(runs: Sequence[dict], utts: dict[str, Utterance], info: dict[str, A
         "is kept as a regression row. None of them is a person: treat accuracy as a strong hint, not as "
         "what people will get.",
         "",
-        "**Timing caveat:** the machine (2 cores) was shared with other helpers' builds and tests during "
-        "the run, so wall-clock latencies, real-time factors and idle CPU are pessimistic; CPU-time "
-        "columns carry less of that load.",
+        timing_caveat(m),
         "",
         "## Targets per backend (flite + festival voices)",
         "",
@@ -593,8 +604,7 @@ def markdown(runs: Sequence[dict], utts: dict[str, Utterance], info: dict[str, A
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         f"- {m['espeak-ng']}; {m.get('flite', 'flite')}; {m.get('festival', 'festival')}; {m['sox']}",
         f"- Load average at start {tuple(round(x, 2) for x in m['load_avg_start'])}, at end "
-        f"{tuple(round(x, 2) for x in m.get('load_avg_end', (0, 0, 0)))}. The machine was shared with other "
-        "helpers' builds and test runs, so wall-clock numbers carry their load; the CPU-time columns less so.",
+        f"{tuple(round(x, 2) for x in m.get('load_avg_end', (0, 0, 0)))} (1, 5, 15 minutes).",
         "",
         "## Tuning log",
         "",

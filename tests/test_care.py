@@ -111,6 +111,14 @@ def test_unrelated_sentences_stay_unclear(text):
     assert answer("aftercare", "feel", text).kind != "intent"
 
 
+@pytest.mark.parametrize("text", ["please call my mother", "please pass the remote", "please turn the heating up"])
+def test_a_please_is_not_a_yes(text):
+    """"please do" is a yes; the "please" of any request is not ("please call
+    my mother" was taken as yes at a yes/no question)."""
+    assert answer("precare", "another_day_offer", text).kind != "intent"
+    assert answer("precare", "another_day_offer", "please do").name == "yes"
+
+
 @pytest.mark.parametrize("flow,node,text,want", CONTEXT)
 def test_the_same_words_mean_different_things_at_different_questions(flow, node, text, want):
     m = answer(flow, node, text)

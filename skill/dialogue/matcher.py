@@ -162,7 +162,7 @@ _STOPWORDS = frozenset(
     "i me my we us our you your am is are was were be been being feel feeling "
     "feels felt it its this the a an very pretty just thanks thank bit little slightly do does did "
     "would if say said to "
-    "both and but of so actually honestly totally why_not no_problem no_worries no_doubt".split()
+    "both and but of so actually honestly totally please why_not no_problem no_worries no_doubt".split()
 )
 # Politeness around a command that does not change it.
 _POLITE_PREFIXES: tuple[tuple[str, ...], ...] = tuple(
