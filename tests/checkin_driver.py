@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from skill.dialogue.engine import Engine, Mode
+from skill.dialogue.normalize import normalize
 from skill.storage.notes import NotesError, NotesStore
 from skill.dialogue.protocol import (
     DeleteNote,
@@ -58,8 +59,10 @@ def bundle():
 
 
 def command_phrases(name: str) -> set[str]:
+    """A command's phrases, normalized as the phrases a Listen carries are
+    ("that's enough" -> "that is enough"), so the two compare."""
     command = bundle().commands.get(name)
-    return {p.lower() for p in command.phrases} if command else set()
+    return {normalize(p) for p in command.phrases} if command else set()
 
 
 @dataclass
@@ -172,10 +175,10 @@ def random_policy(rng: random.Random, stop_rate: float = 0.01) -> Policy:
             return Silence()
         if roll < 0.16:
             return Heard(rng.choice(NOISE))
-        phrases = [p for p in action.phrases if p.lower() not in enders and p.lower() not in loops
-                   and p.lower() != engine.ctx.safe_word]
-        if roll < 0.18:
-            phrases = list(action.phrases)
+        safe_word = normalize(engine.ctx.safe_word)
+        phrases = [p for p in action.phrases if normalize(p) not in enders | loops and normalize(p) != safe_word]
+        if roll < 0.18:  # now and then a loop command (back, repeat, pause); an ender only at stop_rate
+            phrases = [p for p in action.phrases if normalize(p) not in enders and normalize(p) != safe_word]
         text = rng.choice(phrases) if phrases else "yes"
         if rng.random() < 0.1:
             text = rng.choice(["um ", "well ", "", "so "]) + text + rng.choice(["", ".", "!", " I think"])

@@ -138,7 +138,7 @@ STOP_MARGIN = 5.0
 # single word, gets a wider margin and is scored whatever Whisper's first
 # token was (a transcript of more words was probably more words: "Red and
 # out." for "read it out" keeps STOP_MARGIN and COMPETE_MARGIN). Measured through the
-# endpointer on 5 voices x 5 rates (130-190 wpm), a quiet room: "red"
+# endpointer on 5 voices x 5 rates (130-190 wpm), a quiet room, "red"
 # written "Right." came within 0.0-6.1 nats (festival's kal, 145 wpm: 6.06;
 # STOP_MARGIN missed kal at 130-160 wpm at every question), while "ready"
 # said plainly stayed 6.8 or further, and "right", "alright", "all right",
