@@ -78,10 +78,12 @@ STOP_PARAPHRASES: tuple[str, ...] = (
     "can we end the session please", "let's just end it here", "I need to stop",
     # unlisted until 2026-12-03 (tuning log 15), when commands.yaml learnt ending in other words
     "let's call it a night", "I don't want to do this anymore", "no more questions please",
+    # held out until 2026-12-03 evening (tuning log 16), when commands.yaml learnt them
+    "I think that'll do for tonight", "I'd like to be done now", "please switch off",
 )
 # Held out: written after those phrases were added, never tuned for.
 STOP_UNLISTED: tuple[str, ...] = (
-    "I think that'll do for tonight", "I'd like to be done now", "please switch off",
+    "that's plenty for tonight", "let's call it quits", "I'm all talked out",
 )
 
 # Everyday speech that belongs to no node: the grammar must reject it.

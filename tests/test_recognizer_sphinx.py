@@ -172,9 +172,15 @@ def test_out_of_scope_sentences_are_rejected(rec):
     assert recognize(rec, synth("the weather is nice today"), phrases).text == ""
 
 
-def test_commands_pass_in_a_real_grammar(rec):
+def test_commands_pass_in_a_real_grammar():
     """Lenient floor for stop and for harmless commands: "continue" said in a
-    pause gets through (measured ratio -20 for en-us+f3, below the normal floor)."""
+    pause gets through (measured ratio -20 for en-us+f3, below the normal floor),
+    and so does "stop" (-16.7 for en-us+f3 after three turns).
+
+    A fresh recognizer told the stop phrases, as the shell makes it: the
+    shared one knows none, and its outcome here depended on which tests had
+    run before (PocketSphinx's cepstral mean carries over between turns)."""
+    rec = make_recognizer("pocketsphinx", stop_phrases=("stop", "that's enough"))
     phrases = node_grammar(answers=())  # "settle": a quiet wait ended by "continue"
     for voice in ("en-us", "en-us+f3"):
         assert recognize(rec, synth("continue", voice), phrases).text == "continue"

@@ -495,6 +495,54 @@ def test_a_blurred_stop_phrase_ends_the_turn_whatever_the_audio_scoring_says():
     assert text == "Are we good?"
 
 
+class _Scores:
+    """A scorer that knows how well each sentence fits (others: far off)."""
+
+    def __init__(self, fits: dict[str, float]):
+        self.fits = fits
+
+    def scores(self, texts):
+        return [self.fits.get(t, -100.0) for t in texts]
+
+    def first_token(self, text):
+        return 0
+
+
+def test_a_transcript_that_is_an_answer_here_is_never_swapped_for_a_scored_stop():
+    """festival kal's "nah" came back "No.", and "enough" fit the audio 2.3
+    nats below it: inside STOP_MARGIN, but "no" is an answer to the question."""
+    rec = WhisperRecognizer()
+    rec.stop_phrases = {"enough", "stop"}
+    heard = Transcript("No.", -0.5, 0.05, 2.0, np.zeros(0), seconds=0.4)
+    scorer = _Scores({"No.": -2.27, "enough": -4.53})
+    rec.start(["yes", "no"])
+    assert rec.judge(heard, scorer)[0] == "No."
+    rec.start(["okay", "not okay"])  # where "no" is not an answer, the stop is taken
+    assert rec.judge(heard, scorer)[0] == "enough"
+
+
+def test_a_long_transcript_gives_way_only_to_a_stop_that_fits_better():
+    """A sentence of LONG_TRANSCRIPT_WORDS or more costs more nats in all:
+    a scored stop must fit at least as well as it ("order a pizza for dinner"
+    was written as below and fit "that's enough" within 4.9 nats), unless
+    the sentence holds the stop's own stop word."""
+    rec = WhisperRecognizer()
+    rec.stop_phrases = {"that's enough", "stop"}
+    rec.start(["yes", "no"])
+    heard = Transcript("All it repeats, a forward dinner.", -0.9, 0.05, 9.0, np.zeros(0), seconds=1.2)
+    assert rec.judge(heard, _Scores({heard.text: -7.89, "that's enough": -12.75}))[0] == heard.text
+    assert rec.judge(heard, _Scores({heard.text: -7.89, "that's enough": -7.5}))[0] == "that's enough"
+    # a long transcript holding the stop's own stop word keeps STOP_MARGIN
+    # (rms's "are we done" came back as this, "we're done" 2.9 nats below)
+    rec.stop_phrases = {"we're done", "stop"}
+    done = Transcript("Where have we done it?", -0.3, 0.05, 7.0, np.zeros(0), seconds=1.0)
+    assert rec.judge(done, _Scores({done.text: -2.35, "we're done": -5.22}))[0] == "we're done"
+    # a shorter transcript keeps STOP_MARGIN
+    short = Transcript("In the session.", -0.6, 0.05, 5.0, np.zeros(0), seconds=1.0)
+    rec.stop_phrases = {"end the session", "stop"}
+    assert rec.judge(short, _Scores({short.text: -3.16, "end the session": -8.07}))[0] == "end the session"
+
+
 def test_a_short_transcript_may_hide_a_blurred_one_word_stop():
     stops = {"stop", "finish", "enough", "end", "red", "that is enough", "stop it"}
     assert blurred_stops("please start", stops) == ["please stop"]
@@ -512,6 +560,40 @@ def test_a_short_transcript_may_hide_a_blurred_one_word_stop():
     assert blurred_stops("i need to stop", stops | {"goodbye"}) == []
     assert blurred_stops("i feel good", stops | {"goodbye"}) == []
     assert blurred_stops("so", stops) == []
+
+
+def test_a_stop_word_that_lost_its_onset_is_a_candidate_only_at_the_end():
+    """"Please hop." / "Let's hop here." for "please stop" / "let's stop
+    here" at 10 dB: the rime is kept, the onset lost. Only a word ending
+    the answer (give or take "now", "here", "please") and not a thing ("a
+    bit", "the top") is swapped."""
+    stops = {"stop", "quit", "end", "red", "that is enough"}
+    assert blurred_stops("please hop", stops) == ["please stop"]
+    assert blurred_stops("let's hop here", stops) == ["let's stop here"]
+    assert blurred_stops("we can drop it", stops) == ["we can stop it"]
+    assert blurred_stops("hop on", stops) == []
+    assert blurred_stops("a bit cold", stops) == []
+    assert blurred_stops("just a bit", stops) == []
+    assert blurred_stops("go to the top", stops) == []
+
+
+def test_said_plainly_words_that_rhyme_with_stop_stay_what_they_are(rec, say):
+    """Said plainly they fit the audio 6.5 nats or more better than the stop
+    swapped in (RHYME_MARGIN is 3.0)."""
+    for text in ("let's sit", "can we sit", "we can drop it", "please hop"):
+        for voice in ("rms", "slt", "awb", "kal16"):
+            result = run(rec, say(text, voice), phrases=["yes", "no", "okay"])
+            words = normalize(result.text).split()
+            assert "stop" not in words and "quit" not in words, (text, voice, result.text)
+
+
+def test_lets_stop_here_heard_as_lets_hop_here_still_stops(rec, say):
+    """kal16's "let's stop here" in a quiet room comes back as "Let's hop
+    here." (docs/speech.md); "let's stop here" fits 2.0 nats below it."""
+    pcm = say("let's stop here", "kal16")
+    plain = WhisperRecognizer(check_stops=False)  # the same (shared) model, no stop check
+    assert normalize(run(plain, pcm).text) == "let us hop here", "the case under test no longer happens"
+    assert normalize(run(rec, pcm, phrases=["yes", "no", *STOPS]).text) == "let us stop here"
 
 
 # Leading offsets (seconds) at which Whisper wrote "Please start." for rms's

@@ -359,6 +359,9 @@ _OWN = frozenset("my your his her our their".split())
 # "I don't want to continue feeling like this": a way of being, not the check-in.
 _GOING_ON = frozenset({"continue", "on", "going"})
 _A_WAY_OF_BEING = frozenset({"feeling", "being", "like", "hurting"})
+# "switch off" asks the companion to stop only when nothing follows but words
+# like these ("switch off now"); "switch off the light" is about a thing.
+_OFF_TAIL = frozenset({"now", "please", "thanks", "thank", "then", "for", "tonight"})
 # Said before a stop that is still "on its own": "no, stop", "okay stop".
 _ALONE_LEADS = frozenset({"no", "okay", "oh", "please", "right"})
 
@@ -370,8 +373,9 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
     governing it ("I didn't want it to stop", "don't stop"), a time word
     ("before we stop touching"), a story ("I asked him to stop"), "done"
     followed by an activity ("we're done talking") or by a thing of one's own
-    ("I'm done with my tea"), or going on in a way of being ("I don't want
-    to continue feeling like this").
+    ("I'm done with my tea") or a way of being ("done with feeling like
+    this"), going on in a way of being ("I don't want to continue feeling
+    like this"), or "off" followed by a thing ("switch off the light").
     """
     before = list(words[max(0, pos - 5) : pos])
     for j in range(len(before) - 1, -1, -1):
@@ -390,7 +394,10 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
     last = words[pos + length - 1]
     if last in _DONE_WORDS and after and after[0].endswith("ing"):
         return False
-    if last in _DONE_WORDS and len(after) == 2 and after[0] == "with" and after[1] in _OWN:
+    if last in _DONE_WORDS and len(after) == 2 and after[0] == "with" \
+            and (after[1] in _OWN or after[1] in _A_WAY_OF_BEING):
+        return False  # "done with my tea", "done with feeling like this"
+    if last == "off" and after and after[0] not in _OFF_TAIL:
         return False
     if last in _GOING_ON and after and after[0] in _A_WAY_OF_BEING:
         return False

@@ -56,7 +56,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from skill.speech.endpoint import Endpointer, EndpointConfig
-from skill.dialogue.matcher import NEGATORS
+from skill.dialogue.matcher import HARD_STOP_WORDS, NEGATORS
 from skill.dialogue.normalize import normalize
 from skill.dialogue.protocol import CONFIDENCE_ACCEPT, CONFIDENCE_CONFIRM
 from skill.speech.recognizer import RecognizerError, Result, Word
@@ -175,8 +175,25 @@ NEAR_STOP_WORD_RATIO = 60.0
 # BLUR_MIN_LETTERS letters are swapped in: shorter ones have near-homophones
 # everywhere ("read"/"red", "and"/"end"; the latter is near_stop's case).
 BLUR_MARGIN = 1.5
+# A word that keeps the stop word's rime but lost its onset in noise ("Please
+# hop.", "Let's hop here.") fits less closely: measured at 10 dB and on
+# kal16 in a quiet room, "please stop" and "let's stop here" came within
+# 2.0-2.5 nats of what Whisper wrote, while such words said plainly ("let's
+# sit", "just sit", "we can drop it", "please hop") stayed 6.5 nats or
+# further from the stop swapped in (docs/speech.md).
+RHYME_MARGIN = 3.0
 BLUR_MIN_LETTERS = 4
 BLUR_LENGTH_DIFFERENCE = 2
+# A transcript of this many words or more is a sentence Whisper heard: a
+# stop phrase found by scoring must fit the audio at least as well as it,
+# unless the transcript holds one of the phrase's stop words ("done", "end",
+# ...). A longer transcript costs more nats in all, so a fixed margin is
+# more generous the longer it is. Measured: "order a pizza for dinner"
+# written "All it repeats, a forward dinner." fit "that's enough" within
+# 4.9 nats, "yeah go on then" at 10 dB ("Yeah, go a little on them.") fit
+# "i'm done" within 3.7; rms's "are we done" written "Where have we done
+# it?" fit "we're done" within 2.9, and keeps the margin through "done".
+LONG_TRANSCRIPT_WORDS = 5
 # A stop found by scoring (not one Whisper wrote) gives way when one of the
 # turn's own expected answers fits the audio clearly better: "read it out"
 # written as "Red and out." fits "read it out" 3.7 nats better than the safe
@@ -428,11 +445,15 @@ def blurred_stops(plain: str, stop_phrases: set[str]) -> list[str]:
     in them: a word that begins as a stop word of at least BLUR_MIN_LETTERS
     letters does (its first two letters, the onset a blurred word keeps) and
     is about as long is swapped for it ("please start" -> "please stop",
-    "we finished" -> "we finish"). Never a negation or a word after one
-    ("don't start" stays), never a word shorter than three letters. These
-    are only candidates: the caller keeps one only when it fits the audio
-    (BLUR_MARGIN). On the benchmark's Whisper transcripts, 4 of 334 made
-    any candidate, so the scoring (15-20 ms each) is rarely paid.
+    "we finished" -> "we finish"). So is a word that ends the answer (but
+    for a word like "now" or "please") and keeps the stop word's rime, its
+    onset lost in noise ("please hop" -> "please stop", "let's hop here" ->
+    "let's stop here"; "a bit cold" and "just a bit" stay). Never a negation or a word
+    after one ("don't start" stays), never a word shorter than three
+    letters. These are only candidates: the caller keeps one only when it
+    fits the audio (BLUR_MARGIN, or RHYME_MARGIN for a kept rime). On the benchmark's Whisper transcripts,
+    4 of 334 made any candidate, so the scoring (15-20 ms each) is rarely
+    paid.
     """
     words = plain.split()
     if not words or len(words) > STOP_CHECK_MAX_WORDS or any(w in stop_phrases for w in words):
@@ -442,12 +463,53 @@ def blurred_stops(plain: str, stop_phrases: set[str]) -> list[str]:
     for i, word in enumerate(words):
         if len(word) < BLUR_MIN_LETTERS - 1 or _negation(word) or (i and _negation(words[i - 1])):
             continue
+        last = set(words[i + 1:]) <= _STOP_TAIL and (i == 0 or words[i - 1] not in _DETERMINERS)
         for target in targets:
-            if word[:2] == target[:2] and abs(len(word) - len(target)) <= BLUR_LENGTH_DIFFERENCE:
+            rime = _rime(target)
+            onset = word[:2] == target[:2]
+            rhymes = last and rime != target and word != target and word.endswith(rime) \
+                and len(word) - len(rime) <= 2
+            if (onset or rhymes) and abs(len(word) - len(target)) <= BLUR_LENGTH_DIFFERENCE:
                 candidate = " ".join(words[:i] + [target] + words[i + 1:])
                 if candidate not in out:
                     out.append(candidate)
     return out
+
+
+def _stop_margin(plain: str, phrase: str, safe: bool) -> float:
+    """How far below the transcript ``plain`` a scored stop ``phrase`` may fit.
+
+    SAFE_WORD_MARGIN for the safe word, STOP_MARGIN for the others, and none
+    for a transcript of LONG_TRANSCRIPT_WORDS or more that holds no stop word
+    of the phrase ("Where have we done it?" for "are we done" keeps the
+    margin: "done" is there).
+    """
+    words = plain.split()
+    if len(words) >= LONG_TRANSCRIPT_WORDS and not set(words) & set(phrase.split()) & HARD_STOP_WORDS:
+        return 0.0
+    return SAFE_WORD_MARGIN if safe else STOP_MARGIN
+
+
+def _blur_margin(plain: str, candidate: str) -> float:
+    """BLUR_MARGIN when the swapped word kept the stop word's onset, else RHYME_MARGIN."""
+    for heard, stop in zip(plain.split(), candidate.split()):
+        if heard != stop:
+            return BLUR_MARGIN if heard[:2] == stop[:2] else RHYME_MARGIN
+    return BLUR_MARGIN
+
+
+# Words that may follow a stop word ending an answer ("stop here", "quit now").
+_STOP_TAIL = frozenset({"now", "here", "please", "there", "then", "it"})
+# A word after one of these is a thing ("a little bit", "the top"), not a stop.
+_DETERMINERS = frozenset({"a", "an", "the", "little", "my", "your", "our", "this", "that"})
+
+
+def _rime(word: str) -> str:
+    """A word without its leading consonants ("stop" -> "op", "quit" -> "it")."""
+    start = 2 if word.startswith("qu") else 0
+    while start < len(word) and word[start] not in "aeiou":
+        start += 1
+    return word[start:]
 
 
 @dataclass(frozen=True)
@@ -863,7 +925,7 @@ class WhisperRecognizer:
             best = max(range(len(stops)), key=lambda i: theirs[i])
             log.debug("stop check: %r %.2f, best stop %r %.2f", heard.text, own, stops[best], theirs[best])
             fits = [(theirs[i], p) for i, p in enumerate(stops)
-                    if theirs[i] >= own - (SAFE_WORD_MARGIN if p in safe else STOP_MARGIN)]
+                    if theirs[i] >= own - _stop_margin(plain, p, p in safe)]
             if fits:
                 score, phrase = max(fits)
                 log.info("a stop phrase fits the audio about as well as the transcript (%.2f vs %.2f)",
@@ -871,19 +933,21 @@ class WhisperRecognizer:
                 found = (phrase, score)
         if found is None:
             for candidate, score in zip(blurred, theirs[len(stops):]):
-                if score >= own - BLUR_MARGIN:
+                log.debug("blurred stop: %r %.2f, %r %.2f", heard.text, own, candidate, score)
+                if score >= own - _blur_margin(plain, candidate):
                     log.info("a stop word fits the audio about as well as the word heard (%.2f vs %.2f)",
                              score, own)
                     found = (candidate, score)
                     break
         if found is None:
             return None
-        margin = COMPETE_MARGIN
-        if found[0] in safe:
-            if plain in self._expected():
-                return None  # what Whisper wrote is an answer here ("Ready." at a readiness question)
-            margin = SAFE_WORD_COMPETE_MARGIN
-        if self._expected_fits_better(plain, found[1], scorer, margin):
+        if plain in self._expected():
+            # What Whisper wrote is an answer to this question ("Ready." at a
+            # readiness question, "No." for kal's "nah" where "enough" came
+            # within 2.3 nats): its first choice, and a meaningful one, stands.
+            return None
+        margin = SAFE_WORD_COMPETE_MARGIN if found[0] in safe else COMPETE_MARGIN
+        if self._expected_fits_better(plain, found[0], found[1], scorer, margin):
             return None
         return found[0]
 
@@ -891,14 +955,23 @@ class WhisperRecognizer:
         """The turn's expected answers that are not stops, in plain words."""
         return {p for p in {plain_words(x) for x in self._phrases or ()} - self.stop_phrases if p}
 
-    def _expected_fits_better(self, plain: str, stop_score: float, scorer: Scorer,
+    def _expected_fits_better(self, plain: str, stop: str, stop_score: float, scorer: Scorer,
                               margin: float = COMPETE_MARGIN) -> bool:
         """True when one of the turn's expected answers (not a stop) fits the
-        audio ``margin`` nats better than the stop found by scoring."""
+        audio ``margin`` nats better than the stop found by scoring.
+
+        Scored: the COMPETITORS answers spelled most like the transcript, and
+        the COMPETITORS spelled most like the stop (letters alone): a garbled
+        transcript ("And we are..." for "envious") spells nothing like the
+        answer, but the answer that sounds like the stop ("envious", "end
+        this") is the one to tell it from.
+        """
         others = sorted(self._expected())
         if not others:
             return False
         near = sorted(others, key=lambda p: (-fuzz.ratio(plain, p), p))[:COMPETITORS]
+        like_stop = sorted(others, key=lambda p: (-fuzz.ratio(_letters(stop), _letters(p)), p))
+        near += [p for p in like_stop if p not in near][:COMPETITORS]
         scores = scorer.scores(near)
         best = max(range(len(near)), key=lambda i: scores[i])
         log.debug("expected answer %r %.2f vs the stop %.2f", near[best], scores[best], stop_score)
