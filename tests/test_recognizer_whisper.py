@@ -521,6 +521,20 @@ def test_a_transcript_that_is_an_answer_here_is_never_swapped_for_a_scored_stop(
     assert rec.judge(heard, scorer)[0] == "enough"
 
 
+def test_an_answer_that_sounds_like_the_stop_competes_with_it():
+    """rms's "envious" came back "And we are...", and "end this" fit 2.4 nats
+    below it; the answers spelled like the transcript ("can we talk") fit
+    far worse, but "envious", spelled like the stop, fits 3.5 nats better."""
+    rec = WhisperRecognizer()
+    rec.stop_phrases = {"end this", "stop"}
+    heard = Transcript("And we are...", -0.9, 0.05, 5.0, np.zeros(0), seconds=0.8)
+    fits = {heard.text: -6.21, "end this": -8.56, "envious": -5.06, "can we talk": -18.7}
+    rec.start(["can we talk", "and you", "a bit sad", "envious", "yes"])
+    assert rec.judge(heard, _Scores(fits))[0] == heard.text
+    rec.start(["can we talk", "and you", "a bit sad", "yes"])  # without it, the stop stands
+    assert rec.judge(heard, _Scores(fits))[0] == "end this"
+
+
 def test_a_long_transcript_gives_way_only_to_a_stop_that_fits_better():
     """A sentence of LONG_TRANSCRIPT_WORDS or more costs more nats in all:
     a scored stop must fit at least as well as it ("order a pizza for dinner"

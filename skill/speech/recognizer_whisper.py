@@ -212,6 +212,10 @@ COMPETE_MARGIN = 3.0
 # ("Reddit"), which is why the notes offers ask "would you like to hear it?".
 SAFE_WORD_COMPETE_MARGIN = 4.0
 COMPETITORS = 3
+# An expected answer spelled at least this much like a stop found by scoring
+# (letters alone, rapidfuzz ratio 0-100) competes with it ("envious" / "end
+# this" 57; "thank you" / "end the session" 29 does not).
+LIKE_STOP = 50.0
 UNSURE_CONFIDENCE = round((CONFIDENCE_CONFIRM + CONFIDENCE_ACCEPT) / 2, 3)
 
 _POSITIVE = frozenset("""ok okay okey fine good great alright all right yes yeah yep yup sure ready
@@ -961,7 +965,8 @@ class WhisperRecognizer:
         audio ``margin`` nats better than the stop found by scoring.
 
         Scored: the COMPETITORS answers spelled most like the transcript, and
-        the COMPETITORS spelled most like the stop (letters alone): a garbled
+        the one spelled most like the stop (letters alone, if rapidfuzz
+        ratio >= LIKE_STOP; "envious" / "end this" 57): a garbled
         transcript ("And we are..." for "envious") spells nothing like the
         answer, but the answer that sounds like the stop ("envious", "end
         this") is the one to tell it from.
@@ -970,8 +975,8 @@ class WhisperRecognizer:
         if not others:
             return False
         near = sorted(others, key=lambda p: (-fuzz.ratio(plain, p), p))[:COMPETITORS]
-        like_stop = sorted(others, key=lambda p: (-fuzz.ratio(_letters(stop), _letters(p)), p))
-        near += [p for p in like_stop if p not in near][:COMPETITORS]
+        like = {p: fuzz.ratio(_letters(stop), _letters(p)) for p in others if p not in near}
+        near += sorted((p for p in like if like[p] >= LIKE_STOP), key=lambda p: (-like[p], p))[:1]
         scores = scorer.scores(near)
         best = max(range(len(near)), key=lambda i: scores[i])
         log.debug("expected answer %r %.2f vs the stop %.2f", near[best], scores[best], stop_score)
