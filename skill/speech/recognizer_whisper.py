@@ -910,6 +910,12 @@ class WhisperRecognizer:
         if near is not None:
             log.info("heard a stop phrase with one word blurred: %r", heard.text)
             return near
+        if plain in self._expected():
+            # What Whisper wrote is an answer to this question ("Ready." at a
+            # readiness question, "No." for kal's "nah" where "enough" came
+            # within 2.3 nats): its first choice, and a meaningful one,
+            # stands, and nothing needs scoring.
+            return None
         short = 0.0 < heard.seconds <= SHORT_SPEECH
         stops = stop_candidates(plain, self.stop_phrases, short)
         # The safe word heard as another single word ("Right.") gets the benefit of the doubt.
@@ -944,11 +950,6 @@ class WhisperRecognizer:
                     found = (candidate, score)
                     break
         if found is None:
-            return None
-        if plain in self._expected():
-            # What Whisper wrote is an answer to this question ("Ready." at a
-            # readiness question, "No." for kal's "nah" where "enough" came
-            # within 2.3 nats): its first choice, and a meaningful one, stands.
             return None
         margin = SAFE_WORD_COMPETE_MARGIN if found[0] in safe else COMPETE_MARGIN
         if self._expected_fits_better(plain, found[0], found[1], scorer, margin):
