@@ -455,9 +455,10 @@ def blurred_stops(plain: str, stop_phrases: set[str]) -> list[str]:
     "let's stop here"; "a bit cold" and "just a bit" stay). Never a negation or a word
     after one ("don't start" stays), never a word shorter than three
     letters. These are only candidates: the caller keeps one only when it
-    fits the audio (BLUR_MARGIN, or RHYME_MARGIN for a kept rime). On the benchmark's Whisper transcripts,
-    4 of 334 made any candidate, so the scoring (15-20 ms each) is rarely
-    paid.
+    fits the audio (BLUR_MARGIN, or RHYME_MARGIN for a kept rime). On the
+    benchmark's Whisper transcripts, 4 of 334 made an onset candidate (the
+    rime path came later and adds candidates only for a last word), so the
+    scoring (15-20 ms each) is rarely paid.
     """
     words = plain.split()
     if not words or len(words) > STOP_CHECK_MAX_WORDS or any(w in stop_phrases for w in words):
