@@ -171,8 +171,17 @@ def read_nodes(dialogs: Path) -> list[NodeSpec]:
 
 
 def read_commands(dialogs: Path) -> dict[str, tuple[str, ...]]:
-    """Command name -> its phrases (commands.yaml)."""
-    return {name: command.phrases for name, command in _bundle(Path(dialogs)).commands.items()}
+    """Command name -> every phrase it answers to (commands.yaml, ``alone:`` included)."""
+    return {name: tuple(phrases) for name, phrases in _bundle(Path(dialogs)).command_phrases().items()}
+
+
+def read_stops(dialogs: Path, safe_word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the stop phrases and safe word the voice loop hands the recognizer,
+    the stop phrases that count only as the whole answer)."""
+    from skill.shell.voice_loop import stop_phrases
+
+    bundle = _bundle(Path(dialogs))
+    return stop_phrases(bundle, safe_word), bundle.stop_alone
 
 
 # --------------------------------------------------------------------------

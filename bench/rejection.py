@@ -99,7 +99,7 @@ def decode_all(utts: Sequence[C.Utterance], cache: Path, progress: bool = True) 
     from skill.speech.recognizer_sphinx import acoustic_score, jsgf_for
 
     pipe = Pipeline(REPO / "dialogs", "en")
-    stops = tuple(pipe.commands.get("stop", ())) + (SAFE_WORD,)
+    stops = pipe.stops
     rec = make_recognizer("pocketsphinx", None, stops)
     corpus = C.Corpus(cache)
     corpus.ensure(utts)
@@ -250,7 +250,7 @@ def sweep(feats: dict[str, Features], utts: Sequence[C.Utterance]) -> None:
     from skill.speech.recognizer import spellings
     from skill.speech.recognizer_sphinx import PRIORITY_PHRASES, normalize_phrase
     outcome, pipe = outcome_fn()
-    raw_stops = tuple(pipe.commands["stop"]) + (SAFE_WORD,)
+    raw_stops = pipe.stops
     stops = frozenset(spellings(raw_stops, normalize_phrase))
     prio = frozenset(spellings(PRIORITY_PHRASES, normalize_phrase))
     # before 2026-11-27: stop phrases matched only as written ("i'm done", not the

@@ -36,7 +36,7 @@ T_PROCESS_START = time.time()
 import numpy as np  # noqa: E402
 
 from bench import REPO, default_cache  # noqa: E402
-from bench.corpus import Corpus, Label, Utterance, read_commands, read_nodes  # noqa: E402
+from bench.corpus import Corpus, Label, Utterance, read_commands, read_nodes, read_stops  # noqa: E402
 from bench import texts  # noqa: E402
 from skill.settings import SAFE_WORD  # noqa: E402
 
@@ -199,11 +199,14 @@ class Pipeline:
 
         self.lang = lang
         self.safe_word = safe_word
+        alone: tuple[str, ...] = ()
         if lang == "ko":
             self.commands = {"stop": ("그만",)}
+            self.stops = ("그만", safe_word)
         else:
             self.commands = read_commands(dialogs)
-        self.matcher = Matcher(self.commands, safe_word=safe_word)
+            self.stops, alone = read_stops(dialogs, safe_word)  # as the voice loop passes them
+        self.matcher = Matcher(self.commands, safe_word=safe_word, stop_alone=alone)
         self.synth = tts.shared_synth()
         self.synth.ready()
         self.split = tts.split_sentences
@@ -566,7 +569,7 @@ def measure(backend: str, naive: bool, utts: Sequence[Utterance], corpus: Corpus
     lang = "ko" if backend.startswith("vosk-ko") else "en"
     utts = [u for u in utts if u.label.lang == lang]
     pipe = Pipeline(dialogs, lang)
-    stops = tuple(pipe.commands.get("stop", ())) + (pipe.safe_word,)  # as the voice loop passes them
+    stops = pipe.stops
     t = time.perf_counter()
     rec = make_recognizer(backend, model_for(backend), stops, pipe.safe_word)
     load_s = time.perf_counter() - t

@@ -137,6 +137,8 @@ def test_bare_yes_and_no_are_words_not_booleans(tmp_path: Path):
         ("version: 1\ncommands:\n  pause:\n    phrases: [p]\n    seconds: -1\n", "must be more than 0", 5),
         ("version: 1\ncommands:\n  stop: 5\n", "must be a mapping", 3),
         ("version: 1\ncommands:\n  stop:\n    reply: Okay.\n", "needs 'phrases'", 4),
+        ("version: 1\ncommands:\n  pause:\n    phrases: [pause]\n    alone: [wait]\n", "'alone' is only for the stop", 5),
+        ("version: 1\ncommands:\n  stop:\n    phrases: [stop]\n    alone: []\n", "has no phrases", 5),
     ],
 )
 def test_bad_commands_give_one_clear_line(tmp_path: Path, text: str, fragment: str, line: int):

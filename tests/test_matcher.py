@@ -32,11 +32,12 @@ DATA_FILE = ROOT / "tests" / "data" / "utterances.yaml"
 
 # The shipped commands, vocabulary and feelings, read by the one loader a session uses.
 BUNDLE, _ = load_bundle(ROOT / "dialogs")
-COMMAND_PHRASES = {name: list(c.phrases) for name, c in BUNDLE.commands.items() if c.phrases}
+COMMAND_PHRASES = BUNDLE.command_phrases()
 VOCAB: dict[str, tuple[str, ...]] = BUNDLE.vocabulary
 FEELINGS = BUNDLE.feelings
 # The labelled set is read as a session reads it: with the shipped feelings vocabulary.
-MATCHER = Matcher(COMMAND_PHRASES, affirmative=BUNDLE.affirmative, feelings=FEELINGS)
+MATCHER = Matcher(COMMAND_PHRASES, affirmative=BUNDLE.affirmative, feelings=FEELINGS,
+                  stop_alone=BUNDLE.stop_alone)
 #: Affirmative intent -> counterpart, as a session's matcher resolves vocabulary.yaml's list.
 AFFIRMATIVE = MATCHER.affirmative
 #: Commands heard at a question: all but "continue", as in the engine.
@@ -150,6 +151,21 @@ def test_safe_word_is_configurable_and_whole_word():
     assert m.match("red", FEEL).kind == "unclear"
     assert MATCHER.match("I feel bored", FEEL).name != "safe_word"  # 'red' inside a word
     assert MATCHER.match("reddish", FEEL).name != "safe_word"
+
+
+@pytest.mark.parametrize("text, stops", [
+    ("good night", True), ("okay, good night", True), ("good night everyone", True),
+    ("bye", True), ("bye now", True), ("that'll do", True),
+    ("we had a good night", False), ("a good night", False), ("good night and thank you so much", False),
+    ("that will do nicely", False), ("bye the way", False),
+])
+def test_a_stop_said_only_alone_needs_the_whole_answer(text, stops):
+    """``alone:`` phrases stop as the whole answer, give or take a lead ("okay")
+    or one last word ("everyone"), never as part of a sentence."""
+    m = Matcher({"stop": ["stop", "good night", "bye", "that'll do"]}, stop_alone=["good night", "bye", "that'll do"])
+    got = m.match(text, {"okay": ["good", "nice"]})
+    assert ((got.kind, got.name) == ("command", "stop")) is stops, (text, got)
+    assert (m.is_safety(text) is not None) is False  # never found inside a sentence
 
 
 def test_negated_stop_is_not_a_command():

@@ -6,6 +6,7 @@ The real thing, through a real sound server, is in test_voice_e2e.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,6 +282,20 @@ def test_barge_phrases_from_commands_plus_safe_word():
                     "help": C("help")}
 
     assert barge_phrases(B, "Banana", str.lower) == ("stop", "that's enough", "pause", "banana")
+
+
+def test_stop_phrases_said_only_alone_are_left_to_the_matcher():
+    """"good night" ends the check-in as a whole answer, read from the
+    transcript; the recognizer never judges it leniently (no rescue from other
+    words, no rejection skipped) and barge-in never listens for it."""
+    from skill.dialogue.dialog import load_bundle
+    from skill.shell.voice_loop import stop_phrases
+
+    bundle, _ = load_bundle(Path(__file__).resolve().parent.parent / "dialogs")
+    assert "good night" in bundle.stop_alone and "good night" in bundle.command_phrases()["stop"]
+    assert "good night" not in stop_phrases(bundle, "red")
+    assert "good night" not in barge_phrases(bundle, "red", str.lower)
+    assert "that's enough" in stop_phrases(bundle, "red") and "red" in stop_phrases(bundle, "red")
 
 
 # ---- the loop -----------------------------------------------------------------------------

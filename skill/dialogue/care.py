@@ -64,6 +64,13 @@ PHRASE_GAP = 2
 _STAR = "qqstarqq"  # survives normalizing; marks a word that matches any ending
 # A clause boundary: a "not" before it does not reach past it.
 _CLAUSE = frozenset({"but", "though", "although", "yet", "however", "and"})
+# "not really, it was nice": a "not" that only words like "really" follow
+# before a new clause is an answer on its own; it does not reach into it.
+_ANSWER_AFTER_NOT = frozenset({"really", "at", "all", "quite", "much", "so"})
+_NEW_CLAUSE = frozenset({("it", "was"), ("it", "is"), ("it", "felt"), ("it", "feels"), ("that", "was"),
+                         ("this", "was"), ("everything", "was"), ("everything", "felt"), ("all", "was"),
+                         ("i", "am"), ("i", "feel"), ("i", "felt"), ("we", "are"), ("we", "feel"),
+                         ("we", "felt"), ("i", "was"), ("we", "were")})
 # Multi-word negations without a negator word ("far from happy").
 _NEGATION_WORDS = frozenset({"wish", "hardly", "barely", "scarcely"})
 _NEGATION_PAIRS = (("far", "from"), ("anything", "but"), ("used", "to"), ("opposite", "of"),
@@ -81,7 +88,8 @@ _STATEMENT = (("i", "am"), ("we", "are"), ("i", "feel"), ("we", "feel"), ("feeli
 # Words that say the sentence is about how someone is, not about the weather.
 _SELF = frozenset("i we me my us our myself ourselves feel felt feeling feels".split())
 _ABOUT_IT = (("it", "was"), ("that", "was"), ("this", "was"), ("it", "is"), ("that", "is"), ("it", "felt"),
-             ("it", "got"), ("that", "got"), ("things", "got"), ("it", "went"))
+             ("it", "got"), ("that", "got"), ("things", "got"), ("it", "went"), ("you", "went"),
+             ("you", "were"), ("we", "went"), ("things", "went"))
 # Words that carry no topic of their own ("so happy right now", "weird about it").
 _FILLER = frozenset("a an the bit little so very really quite pretty just right now today tonight still "
                     "about it this that all and but or of is was am are be been honestly totally "
@@ -135,10 +143,19 @@ def negated_before(words: Sequence[str], start: int, reach: int = NEGATION_REACH
             return False
         if (w in negators or w in _NEGATION_WORDS) and not (
                 j + 1 < len(words) and words[j + 1] in _HEDGE_AFTER_NOT and w == "not"):
-            return True
+            return not _answer_then_clause(words, j, start)
         if j > 0 and (words[j - 1], w) in _NEGATION_PAIRS:
             return True
     return False
+
+
+def _answer_then_clause(words: Sequence[str], j: int, start: int) -> bool:
+    """Whether the negator at ``words[j]`` ends its own short answer ("not
+    really") and a new clause ("it was", "I feel") begins before ``start``."""
+    k = j + 1
+    while k < start and words[k] in _ANSWER_AFTER_NOT:
+        k += 1
+    return k < start and k + 1 < len(words) and (words[k], words[k + 1]) in _NEW_CLAUSE
 
 
 def _danger_negated(words: Sequence[str], at: int) -> bool:

@@ -37,7 +37,7 @@ COMMAND_NAMES = (
     "stop", "pause", "continue", "repeat", "back", "skip", "help",
     "slower", "faster", "quieter", "louder", "forget",
 )
-COMMAND_KEYS = ("help", "phrases", "reply", "seconds")
+COMMAND_KEYS = ("help", "phrases", "alone", "reply", "seconds")
 RESERVED_FILES = ("vocabulary", "commands", "feelings", "care")
 DEFAULT_TIMEOUT = 12.0
 MAX_REPROMPTS = 3
@@ -178,6 +178,14 @@ class Command:
     reply: tuple[Variation, ...] = ()
     seconds: float | None = None
     help: str = ""  # what saying it does, for --help
+    # stop only: phrases that end the check-in only when they are the whole
+    # answer ("good night", "bye"), never inside a sentence ("we had a good night").
+    alone: tuple[str, ...] = ()
+
+    @property
+    def said(self) -> tuple[str, ...]:
+        """Every phrase the command answers to: ``phrases`` then ``alone``."""
+        return self.phrases + self.alone
 
 
 @dataclass
@@ -202,6 +210,16 @@ class Bundle:
         if f is None or nid not in f.nodes:
             return None
         return fname, nid
+
+    def command_phrases(self) -> dict[str, list[str]]:
+        """Command name -> every phrase it answers to (``Command.said``), as the matcher takes them."""
+        return {name: list(c.said) for name, c in self.commands.items() if c.said}
+
+    @property
+    def stop_alone(self) -> tuple[str, ...]:
+        """The stop phrases that count only as the whole answer (``alone:`` in commands.yaml)."""
+        stop = self.commands.get("stop")
+        return stop.alone if stop is not None else ()
 
     def intent_phrases(self, node: Node, intent: str) -> tuple[str, ...] | None:
         """Node intents, then flow intents, then vocabulary.yaml (None if undefined)."""
@@ -747,6 +765,12 @@ def load_commands(path: Path, label: str | None = None) -> tuple[dict[str, Comma
             cmd.phrases = b.phrases(m["phrases"], m.vmark("phrases"), f"phrases of {where}")
         else:
             b.err(m.mark, f"{where} needs 'phrases'")
+        if "alone" in m:
+            if name != "stop":
+                b.err(m.kmark("alone"), f"'alone' is only for the stop command: every other command already "
+                                        f"must be the whole answer; move these phrases to 'phrases' of {where}")
+            else:
+                cmd.alone = b.phrases(m["alone"], m.vmark("alone"), f"'alone' of {where}")
         if "reply" in m:
             cmd.reply = b.variations(m["reply"], m.vmark("reply"), f"'reply' of {where}")
         if "seconds" in m:

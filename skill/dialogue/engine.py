@@ -208,12 +208,12 @@ class Engine:
         self.rng = random.Random(seed)
         self.names = tuple(n for n in context.names if n)
         if matcher is None:
-            commands = {name: list(c.phrases) for name, c in bundle.commands.items() if c.phrases}
+            commands = bundle.command_phrases()
             kwargs: dict[str, Any] = {}
             if bundle.affirmative is not None:
                 kwargs["affirmative"] = bundle.affirmative
             matcher = Matcher(commands, safe_word=context.safe_word, feelings=bundle.feelings,
-                              care=bundle.care, **kwargs)
+                              care=bundle.care, stop_alone=bundle.stop_alone, **kwargs)
         self.matcher: Understander = matcher
         self._normalize = normalize
         self.visit: _Visit | None = None
@@ -369,7 +369,7 @@ class Engine:
         phrases: list[str] = []
         for name, cmd in self.bundle.commands.items():
             if only is None or name in only:
-                phrases += cmd.phrases
+                phrases += cmd.said
         if self.ctx.safe_word:
             phrases.append(self.ctx.safe_word)
         return phrases

@@ -364,6 +364,10 @@ _A_WAY_OF_BEING = frozenset({"feeling", "being", "like", "hurting"})
 _OFF_TAIL = frozenset({"now", "please", "thanks", "thank", "then", "for", "tonight"})
 # Said before a stop that is still "on its own": "no, stop", "okay stop".
 _ALONE_LEADS = frozenset({"no", "okay", "oh", "please", "right"})
+# The one word that may follow a stop said only as the whole answer:
+# "good night everyone", "bye now" (but "that will do nicely" is no stop).
+_ALONE_TAIL = frozenset({"now", "then", "everyone", "everybody", "all", "both", "guys", "love", "darling",
+                         "babe", "thanks", "tonight", "bye", "night", "folks", "sweetheart"})
 
 
 def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
@@ -484,6 +488,7 @@ class Matcher:
         unsure_intent: str = _UNSURE,
         feelings: Any = None,
         care: Any = None,
+        stop_alone: Collection[str] = (),
     ) -> None:
         self.threshold = float(threshold)
         self.margin = float(margin)
@@ -495,12 +500,21 @@ class Matcher:
         if not isinstance(affirmative, Mapping):
             affirmative = {a: DEFAULT_AFFIRMATIVE.get(a) for a in affirmative}
         self.affirmative: dict[str, str | None] = dict(affirmative)
+        self._negatives = frozenset(v for v in self.affirmative.values() if v)
         self.unsure_intent = unsure_intent
         self.feelings = feelings  # skill.dialogue.care.Feelings, or None
         self.care = care  # skill.dialogue.care.Care, or None
         self._commands_by_polarity: dict[tuple[bool, bool], list[tuple[str, tuple[str, ...], str]]] = {}
         self._stop_anywhere: list[tuple[str, ...]] = []
         self._stop_alone: list[tuple[str, ...]] = [("stop",)]
+        # Stop phrases that count only as the whole answer ("good night"):
+        # never found inside a sentence, and no other word may precede them
+        # but a lead like "okay" ("we had a good night" is no stop).
+        self._alone_only: set[tuple[str, ...]] = set()
+        for phrase in stop_alone:
+            a = _analyze_cached(str(phrase))
+            if a.words:
+                self._alone_only.add(_strip_polite(a.words))
         for name, phrases in commands.items():
             for phrase in phrases:
                 a = _analyze_cached(str(phrase))
@@ -513,7 +527,7 @@ class Matcher:
                 )
                 if name == "stop":
                     self._stop_alone.append(stripped)
-                    if len(a.words) >= 2 or a.words[0] in ("stop", "quit"):
+                    if stripped not in self._alone_only and (len(a.words) >= 2 or a.words[0] in ("stop", "quit")):
                         self._stop_anywhere.append(a.words)
         if not any(w == ("stop",) for w in self._stop_anywhere):
             self._stop_anywhere.append(("stop",))
@@ -569,6 +583,9 @@ class Matcher:
             at = _find(stripped, pwords)
             if name in SAFETY_COMMANDS and at >= 0 and not stop_is_requested(stripped, at, len(pwords)):
                 continue  # "we're done talking": done with that part only
+            if pwords in self._alone_only and at >= 0 and stripped != pwords and not (
+                    (at == 1 and stripped[0] in _ALONE_LEADS) or (at == 0 and stripped[-1] in _ALONE_TAIL)):
+                continue  # "a good night", "that will do nicely": part of what was said, not the answer
             if stripped == pwords:
                 score = 100.0
             elif len(stripped) <= len(pwords) + 1 and at >= 0:
@@ -818,4 +835,6 @@ class Matcher:
             return Match("intent", target, score)  # "kind of fragile": the hedge does not hide it
         if found.name in self.affirmative and reading.kind != "okay":
             return Match("intent", target, score)  # "happy but tired"
+        if found.name in self._negatives and reading.kind == "not_okay":
+            return Match("intent", target, score)  # "I didn't like that bit" is no plain "no"
         return found

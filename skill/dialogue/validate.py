@@ -195,6 +195,9 @@ class _Checker:
         # Softer ways of ending ("call it a night"): a node may list them only
         # where its answer ends the check-in too (see Matcher._claimed_ending).
         soft_stops = [k for k in command_phrases if len(k.split()) > 1 and not set(k.split()) & HARD_STOP_WORDS]
+        # Phrases that stop only as the whole answer ("good night") always win.
+        for p in stop.alone if stop else ():
+            command_phrases.setdefault(self.normalize(p), "stop")
         for node in flow.nodes.values():
             claimed: dict[str, str] = {}
             for intent, t in node.listen.items():
@@ -391,8 +394,8 @@ class _Checker:
             try:
                 from skill.dialogue.matcher import Matcher
 
-                commands = {name: list(c.phrases) for name, c in self.bundle.commands.items() if c.phrases}
-                self._matcher = Matcher(commands, feelings=self.bundle.feelings,
+                self._matcher = Matcher(self.bundle.command_phrases(), feelings=self.bundle.feelings,
+                                        stop_alone=self.bundle.stop_alone,
                                         **({"affirmative": self.bundle.affirmative}
                                            if self.bundle.affirmative is not None else {}))
             except Exception as exc:  # never let the checker crash on a half-broken bundle
@@ -687,7 +690,7 @@ def bundle_phrases(bundle: Bundle) -> list[str]:
     for phr in bundle.vocabulary.values():
         phrases += phr
     for cmd in bundle.commands.values():
-        phrases += cmd.phrases
+        phrases += cmd.said
     for flow in bundle.flows.values():
         for phr in flow.intents.values():
             phrases += phr

@@ -97,13 +97,20 @@ def _grammar(phrases: Sequence[str], free_form: bool) -> list[str] | None:
 
 
 def stop_phrases(bundle: Bundle, safe_word: str) -> tuple[str, ...]:
-    """The stop command's phrases and the safe word: the recognizer judges them most leniently."""
+    """The stop command's phrases and the safe word: the recognizer judges them most leniently.
+
+    Not the ``alone:`` ones ("good night", "bye"): they are everyday words
+    that stop only as the whole answer, so the matcher decides them from
+    the transcript like any answer; a recognizer never rescues one from
+    other words, and barge-in (:func:`barge_phrases`) never listens for them.
+    """
     stop = bundle.commands.get("stop")
     return tuple((stop.phrases if stop is not None else ()) or ("stop",)) + ((safe_word,) if safe_word else ())
 
 
 def barge_phrases(bundle: Bundle, safe_word: str, normalize: Callable[[str], str]) -> tuple[str, ...]:
-    """The tiny grammar heard while speaking: stop and pause phrases and the safe word."""
+    """The tiny grammar heard while speaking: stop and pause phrases and the safe word
+    (not the stop phrases that count only as the whole answer, see :func:`stop_phrases`)."""
     out: list[str] = []
     for name in BARGE_COMMANDS:
         command = bundle.commands.get(name)
