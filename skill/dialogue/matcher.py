@@ -138,6 +138,11 @@ _IDIOMS = {
     ("never", "been", "better"): "great",
     ("could", "not", "be", "better"): "great",
     ("could", "not", "feel", "better"): "great",
+    # ... and "never felt worse", "couldn't be worse": as bad as it gets.
+    ("never", "worse"): "awful",
+    ("never", "felt", "worse"): "awful",
+    ("never", "been", "worse"): "awful",
+    ("could", "not", "be", "worse"): "awful",
     # "I can't stop smiling" means "I keep smiling": not a negation, not a stop.
     ("can", "not", "stop"): "keep",
     ("could", "not", "stop"): "keep",
@@ -149,7 +154,7 @@ _IDIOMS = {
 }
 # Idioms that are only themselves at the end of an answer (give or take a
 # "thanks" or "honestly"): "never better now" is not "never better".
-_LAST_IDIOMS = frozenset(k for k, v in _IDIOMS.items() if v == "great")
+_LAST_IDIOMS = frozenset(k for k, v in _IDIOMS.items() if v in ("great", "awful"))
 _AFTER_LAST_IDIOM = frozenset({"thanks", "thank", "you", "honestly", "really", "actually"})
 # A leading no that is the answer when more no follows ("no, not tonight").
 _NO_PARTICLES = frozenset({"no", "nope", "nah", "naw"})
