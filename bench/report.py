@@ -509,13 +509,15 @@ def timing_caveat(m: dict[str, Any]) -> str:
     """What the load average says about the wall-clock numbers of this run."""
     cores = m.get("cores") or 1
     loads = [m["load_avg_start"][0], *(m.get("load_avg_end") or (0.0,))[:1]]
+    host = (f" Measured on {m.get('cpu', 'an unknown CPU')}: Whisper's timings depend on the CPU kind "
+            "(tuning log, entry 17).")
     if max(loads) > 0.9 * cores:
         return (f"**Timing caveat:** the load average reached {max(loads):.1f} on {cores} cores during the run: "
                 "other work shared the machine, so wall-clock latencies, real-time factors and idle CPU are "
-                "pessimistic; CPU-time columns carry less of that load.")
+                "pessimistic; CPU-time columns carry less of that load." + host)
     return (f"**Timing:** nothing else loaded the {cores} cores (load average {loads[0]:.1f} at the start, "
             f"{loads[-1]:.1f} at the end), but wall-clock numbers still vary between runs on this host; "
-            "CPU-time columns vary less.")
+            "CPU-time columns vary less." + host)
 
 
 def markdown(runs: Sequence[dict], utts: dict[str, Utterance], info: dict[str, Any],
