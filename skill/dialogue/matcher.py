@@ -364,9 +364,11 @@ _OWN = frozenset("my your his her our their".split())
 # "I don't want to continue feeling like this": a way of being, not the check-in.
 _GOING_ON = frozenset({"continue", "on", "going"})
 _A_WAY_OF_BEING = frozenset({"feeling", "being", "like", "hurting"})
-# "switch off" asks the companion to stop only when nothing follows but words
-# like these ("switch off now"); "switch off the light" is about a thing.
-_OFF_TAIL = frozenset({"now", "please", "thanks", "thank", "then", "for", "tonight"})
+# "switch off", "pack it in", "tap out" ask the companion to stop only when
+# nothing follows but words like these ("switch off now"); "switch off the
+# light", "pack it in the bag", "talked out of it" are about something else.
+_PARTICLES = frozenset({"off", "in", "out"})
+_OFF_TAIL = frozenset({"now", "please", "thanks", "thank", "then", "for", "tonight", "here", "there"})
 # Said before a stop that is still "on its own": "no, stop", "okay stop".
 _ALONE_LEADS = frozenset({"no", "okay", "oh", "please", "right"})
 # The one word that may follow a stop said only as the whole answer:
@@ -384,7 +386,8 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
     followed by an activity ("we're done talking") or by a thing of one's own
     ("I'm done with my tea") or a way of being ("done with feeling like
     this"), going on in a way of being ("I don't want to continue feeling
-    like this"), or "off" followed by a thing ("switch off the light").
+    like this"), or "off", "in" or "out" followed by a thing ("switch off the
+    light", "pack it in the bag").
     """
     before = list(words[max(0, pos - 5) : pos])
     for j in range(len(before) - 1, -1, -1):
@@ -406,7 +409,7 @@ def stop_is_requested(words: Sequence[str], pos: int, length: int) -> bool:
     if last in _DONE_WORDS and len(after) == 2 and after[0] == "with" \
             and (after[1] in _OWN or after[1] in _A_WAY_OF_BEING):
         return False  # "done with my tea", "done with feeling like this"
-    if last == "off" and after and after[0] not in _OFF_TAIL:
+    if last in _PARTICLES and after and after[0] not in _OFF_TAIL:
         return False
     if last in _GOING_ON and after and after[0] in _A_WAY_OF_BEING:
         return False
