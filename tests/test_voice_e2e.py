@@ -369,7 +369,9 @@ QUICK_NATURAL = {"feel": ["I'm doing okay, thanks", "I'm okay"],
 def _stop_phrases() -> list[str]:
     import yaml
     data = yaml.safe_load((ROOT / "dialogs" / "commands.yaml").read_text(encoding="utf-8"))
-    return [p for p in data["commands"]["stop"]["phrases"] if len(p.split()) > 1]
+    stop = data["commands"]["stop"]
+    # the ones that stop only as the whole answer ("good night") too: said on their own here
+    return [p for p in (*stop["phrases"], *stop.get("alone", ())) if len(p.split()) > 1]
 
 
 def _first_question(s: Session) -> dict:
@@ -383,6 +385,8 @@ def test_whisper_each_multi_word_stop_phrase_ends_the_session_first_time(run_ses
     s = run_session(flow="quick", seed=2, backend="whisper")
     _first_question(s)
     s.say(phrase, FLITE_VOICE)
+    first = s.wait_for(lambda r: r["event"] == "heard", 60)
+    assert first["intent"] == "stop", f"{phrase!r} was heard as {first.get('text')!r}\n{s.trail()}"
     end = s.wait_for(lambda r: r["event"] == "end", 60)
     assert end["reason"] == "stopped", s.trail()
     heard = [r for r in s.records() if r["event"] == "heard"]
