@@ -512,6 +512,9 @@ def test_a_stretch_that_sounds_like_a_stop_phrase_is_a_candidate():
         ("can we end the session please", "end the session")]
     assert garbled_stops("i like to be done now", stops)[0] == ("i'd like to be done now", "i'd like to be done")
     assert garbled_stops("i think that it'll go for tonight", stops)[0][1] == "that'll do for tonight"
+    # the stretch that covers the answer wins over a slightly closer shorter one
+    # that would keep a stray word ("i'd like to be done the")
+    assert garbled_stops("i'd like to be the", stops) == [("i'd like to be done", "i'd like to be done")]
     # too short a stretch, a negation the phrase lacks, or a stop already there: none
     assert garbled_stops("turn it up", stops) == []
     assert garbled_stops("my sister has come and we're on sunday", stops) == []
@@ -542,6 +545,20 @@ def test_end_the_session_heard_as_enter_session_inside_a_sentence_still_stops(re
     assert "enter" in normalize(run(plain, pcm).text).split(), "the case under test no longer happens"
     result = run(rec, pcm, phrases=["can we talk", "yes", "no", *STOPS])
     assert "end the session" in normalize(result.text), result.text
+
+
+def test_id_like_to_be_done_heard_as_id_like_to_be_the_still_stops(tmp_path):
+    """kal16's "I'd like to be done" comes back "I'd like to be the" at every
+    rate; the whole stop phrase put in for the whole answer fits 0.6 nats
+    below it (the shorter stretch "i'd like to be" gave "... done the", 15
+    nats off)."""
+    pcm = flite("I'd like to be done", "kal16", (0.4, 0.0), folder=str(tmp_path))
+    plain = WhisperRecognizer(check_stops=False)
+    assert "done" not in normalize(run(plain, pcm).text).split(), "the case under test no longer happens"
+    stops = (*STOPS, "I'd like to be done", "I'd like to end")
+    rec = backends.make_recognizer("whisper", stop_phrases=stops, safe_word="red")
+    result = run(rec, pcm, phrases=["ready", "not yet", "yes", "no", *stops])
+    assert normalize(result.text) == normalize("I'd like to be done"), result.text
 
 
 def test_id_like_to_be_alone_is_never_taken_for_a_stop(say):

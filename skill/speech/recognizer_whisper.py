@@ -211,6 +211,12 @@ GARBLED_LETTERS = 10
 GARBLED_MAX_WORDS = 12
 GARBLED_CANDIDATES = 2  # the best-sounding ones only: each costs a scoring
 GARBLED_MARGIN = 3.0
+# Ratio points a stretch loses per transcript word it leaves outside, so a
+# stretch that covers the answer wins over a slightly closer shorter one:
+# kal16's "I'd like to be done" came back as "I'd like to be the..."; "i'd
+# like to be" (83.3) would keep the "the" ("i'd like to be done the", 15
+# nats off the audio), the whole (81.5) gives "i'd like to be done".
+GARBLED_LEFTOVER = 2.0
 # A transcript of this many words or more is a sentence Whisper heard: a
 # stop phrase found by scoring must fit the audio at least as well as it,
 # unless the transcript holds one of the phrase's stop words ("done", "end",
@@ -526,7 +532,7 @@ def garbled_stops(plain: str, stop_phrases: set[str]) -> list[tuple[str, str]]:
         if len(theirs) < 2 or len(_letters(phrase)) < GARBLED_LETTERS:
             continue
         target = _letters(phrase)
-        best: tuple[float, str] | None = None
+        best: tuple[float, float, str] | None = None  # (rank, ratio, candidate)
         for size in range(max(1, len(theirs) - 1), len(theirs) + 2):
             for i in range(len(words) - size + 1):
                 stretch = words[i:i + size]
@@ -536,10 +542,11 @@ def garbled_stops(plain: str, stop_phrases: set[str]) -> list[tuple[str, str]]:
                 if any(_negation(w) for w in stretch) and not any(_negation(w) for w in theirs):
                     continue
                 score = fuzz.ratio(letters, target, score_cutoff=GARBLED_LIKE)
-                if score and (best is None or score > best[0]):
-                    best = (score, " ".join(words[:i] + theirs + words[i + size:]))
-        if best is not None and best[1] != plain:
-            found.append((best[0], best[1], phrase))
+                rank = score - GARBLED_LEFTOVER * (len(words) - size)
+                if score and (best is None or rank > best[0]):
+                    best = (rank, score, " ".join(words[:i] + theirs + words[i + size:]))
+        if best is not None and best[2] != plain:
+            found.append((best[1], best[2], phrase))
     found.sort(key=lambda x: (-x[0], x[1]))
     return [(c, p) for _, c, p in found[:GARBLED_CANDIDATES]]
 
